@@ -1,0 +1,111 @@
+# SPDX-License-Identifier: MIT
+#
+# make            the module for $(KDIR) (kmod/elasticq.ko) and the userspace
+# make check      every test, in QEMU on Debian's 6.1 and 6.12 kernels
+# make run        boot a VM with the module loaded and run the demo
+# make lint       checkpatch --strict, sparse, uapi C90 check
+# make deps       install what the above need (run by check and run)
+
+EQ_CACHE ?= /var/cache/elasticq
+export ELASTICQ_CACHE := $(EQ_CACHE)
+BUILD ?= build
+KSFT := $(EQ_CACHE)/linux-source/ksft
+CHECKPATCH := $(EQ_CACHE)/linux-source/scripts/checkpatch.pl
+
+# The running kernel's build tree if it has one, else the newest installed.
+KDIR ?= $(firstword $(wildcard /lib/modules/$(shell uname -r)/build) \
+	$(shell ls -d /lib/modules/*/build 2>/dev/null | sort -V | tail -n 1))
+# The kernels `make check` boots.
+KVERS ?= $(shell selftests/vm/kernels.sh)
+# One of them for `make run`.
+KVER ?= $(lastword $(KVERS))
+
+CC ?= cc
+CFLAGS ?= -O2 -g
+USER_CFLAGS := -std=gnu11 -Wall -Wextra -Werror -D_GNU_SOURCE -Iuapi $(CFLAGS)
+
+KMOD_SRCS := $(wildcard kmod/*.c kmod/*.h) kmod/Kbuild uapi/linux/elasticq.h
+EXAMPLES := $(patsubst userspace/examples/%.c,$(BUILD)/examples/%, \
+	$(wildcard userspace/examples/*.c))
+SELFTESTS := $(patsubst selftests/elasticq/%.c,$(BUILD)/selftests/%, \
+	$(wildcard selftests/elasticq/*.c))
+UNIT_SAN := -fsanitize=address,undefined -fno-sanitize-recover=all
+UNIT_SRCS := kmod/eq_ring.c selftests/core/shim/shim.c
+
+.PHONY: all module userspace selftests unit deps check run lint checkpatch \
+	sparse uapi-check module-for clean
+
+all: module userspace uapi-check
+
+module:
+	@test -n "$(KDIR)" || { echo "no kernel build tree: run make deps" >&2; exit 1; }
+	$(MAKE) -C $(KDIR) M=$(CURDIR) modules
+
+userspace: $(EXAMPLES)
+
+$(BUILD)/examples/%: userspace/examples/%.c uapi/linux/elasticq.h
+	@mkdir -p $(@D)
+	$(CC) $(USER_CFLAGS) -o $@ $< -lpthread
+
+selftests: $(SELFTESTS)
+
+$(BUILD)/selftests/%: selftests/elasticq/%.c selftests/elasticq/eq_test.h \
+		uapi/linux/elasticq.h
+	@mkdir -p $(@D)
+	$(CC) $(USER_CFLAGS) -I$(KSFT) -o $@ $< -lpthread
+
+# The queue core built in userspace over the shim, under ASan and UBSan.
+unit: $(BUILD)/core/ring_test
+
+$(BUILD)/core/ring_test: selftests/core/ring_test.c $(UNIT_SRCS) \
+		$(wildcard selftests/core/shim/*.h selftests/core/shim/*/*.h) \
+		kmod/eq_ring.h uapi/linux/elasticq.h
+	@mkdir -p $(@D)
+	$(CC) -std=gnu11 -O1 -g -Wall -Wextra -Werror $(UNIT_SAN) -D_GNU_SOURCE \
+		-Iselftests/core/shim -Iuapi -Ikmod -I$(KSFT) -o $@ \
+		$(UNIT_SRCS) $< -lpthread
+
+# The module for kernel $(KVER), built in a tree of links under $(BUILD) so
+# that builds for several kernels do not share objects.
+KMOD_TREE = $(BUILD)/kmod-$(KVER)
+module-for:
+	@mkdir -p $(KMOD_TREE)/kmod
+	@ln -sf $(addprefix $(CURDIR)/,$(wildcard kmod/*.c kmod/*.h) kmod/Kbuild) $(KMOD_TREE)/kmod/
+	@ln -sfn $(CURDIR)/uapi $(KMOD_TREE)/uapi
+	@echo 'obj-m := kmod/' > $(KMOD_TREE)/Kbuild
+	$(MAKE) -C /lib/modules/$(KVER)/build M=$(CURDIR)/$(KMOD_TREE) W=1 \
+		KCFLAGS=-Werror modules
+
+# sparse on every file of the module for $(KVER); prints what it reports.
+sparse:
+	@mkdir -p $(KMOD_TREE)-sparse/kmod
+	@ln -sf $(addprefix $(CURDIR)/,$(wildcard kmod/*.c kmod/*.h) kmod/Kbuild) $(KMOD_TREE)-sparse/kmod/
+	@ln -sfn $(CURDIR)/uapi $(KMOD_TREE)-sparse/uapi
+	@echo 'obj-m := kmod/' > $(KMOD_TREE)-sparse/Kbuild
+	@$(MAKE) -s -C /lib/modules/$(KVER)/build M=$(CURDIR)/$(KMOD_TREE)-sparse \
+		C=2 modules 2>&1 | grep -v -e '^  CHECK' -e 'Skipping BTF' || true
+
+checkpatch:
+	@perl $(CHECKPATCH) --strict --no-tree --quiet --show-types -f \
+		$(wildcard kmod/*.c kmod/*.h) uapi/linux/elasticq.h
+
+uapi-check:
+	@echo '#include <linux/elasticq.h>' | \
+		$(CC) -std=c90 -pedantic -Wall -Wextra -Werror -Iuapi -fsyntax-only -x c -
+
+lint: deps checkpatch uapi-check
+	@for k in $(KVERS); do $(MAKE) -s sparse KVER=$$k; done
+
+deps:
+	@selftests/vm/deps.sh
+
+check: deps
+	@KVERS="$(KVERS)" EQ_BUILD=$(BUILD) selftests/check.sh
+
+run: deps userspace module-for
+	@selftests/vm/run-vm.sh -k $(KVER) -o $(BUILD)/run -t 600 \
+		-m $(CURDIR)/$(KMOD_TREE)/kmod/elasticq.ko -- $(BUILD)/examples/burst-demo
+
+clean:
+	@test -z "$(KDIR)" || $(MAKE) -C $(KDIR) M=$(CURDIR) clean
+	rm -rf $(BUILD)

@@ -1,0 +1,93 @@
+// SPDX-License-Identifier: GPL-2.0 OR MIT
+/*
+ * elasticq: an elastic message queue on /dev/elasticq.
+ *
+ * Module load creates the default queue from the parameters below (SPEC
+ * section 7 defaults) and registers the device; unload frees everything.
+ */
+#include <linux/module.h>
+#include <linux/moduleparam.h>
+
+#include "eq_dev.h"
+
+static uint initial_capacity = 1024;
+module_param(initial_capacity, uint, 0444);
+MODULE_PARM_DESC(initial_capacity, "Default queue: slots at creation (1024)");
+
+static uint min_capacity = 1024;
+module_param(min_capacity, uint, 0444);
+MODULE_PARM_DESC(min_capacity, "Default queue: fewest slots (1024)");
+
+static uint max_capacity = 65536;
+module_param(max_capacity, uint, 0444);
+MODULE_PARM_DESC(max_capacity, "Default queue: most slots (65536)");
+
+static uint growth_pct = 200;
+module_param(growth_pct, uint, 0444);
+MODULE_PARM_DESC(growth_pct, "Default queue: growth factor in percent, > 100 (200)");
+
+static uint shrink_pct = 25;
+module_param(shrink_pct, uint, 0444);
+MODULE_PARM_DESC(shrink_pct, "Default queue: shrink when at most this percent full (25)");
+
+static uint max_msg_size = 8192;
+module_param(max_msg_size, uint, 0444);
+MODULE_PARM_DESC(max_msg_size, "Default queue: largest message in bytes (8192)");
+
+static unsigned long long max_bytes = 64ULL << 20;
+module_param(max_bytes, ullong, 0444);
+MODULE_PARM_DESC(max_bytes, "Default queue: most payload bytes queued (64 MiB)");
+
+static uint full_policy = ELASTICQ_FULL_BLOCK;
+module_param(full_policy, uint, 0444);
+MODULE_PARM_DESC(full_policy, "Default queue: 0 block, 1 reject, 2 drop oldest (0)");
+
+static ushort dev_mode = 0666;
+module_param(dev_mode, ushort, 0444);
+MODULE_PARM_DESC(dev_mode, "Permission bits of /dev/elasticq (0666)");
+
+static struct eq_queue *eq_default_queue;
+
+static int __init elasticq_init(void)
+{
+	struct elasticq_config cfg = {
+		.size			= sizeof(cfg),
+		.initial_capacity	= initial_capacity,
+		.min_capacity		= min_capacity,
+		.max_capacity		= max_capacity,
+		.growth_pct		= growth_pct,
+		.shrink_pct		= shrink_pct,
+		.max_msg_size		= max_msg_size,
+		.max_bytes		= max_bytes,
+		.push_timeout_ns	= ELASTICQ_TIMEOUT_NONE,
+		.pop_timeout_ns		= ELASTICQ_TIMEOUT_NONE,
+		.variant		= ELASTICQ_VARIANT_LOCKED,
+		.full_policy		= full_policy,
+	};
+	int ret;
+
+	if (eq_config_validate(&cfg) || dev_mode > 0777) {
+		pr_err("elasticq: invalid module parameters\n");
+		return -EINVAL;
+	}
+	eq_default_queue = eq_queue_create(&cfg);
+	if (!eq_default_queue)
+		return -ENOMEM;
+	ret = eq_dev_register(eq_default_queue, dev_mode);
+	if (ret)
+		eq_queue_destroy(eq_default_queue);
+	return ret;
+}
+
+static void __exit elasticq_exit(void)
+{
+	eq_dev_unregister();
+	eq_queue_destroy(eq_default_queue);
+}
+
+module_init(elasticq_init);
+module_exit(elasticq_exit);
+
+MODULE_AUTHOR("The elasticq developers");
+MODULE_DESCRIPTION("Elastic in-kernel message queue on /dev/elasticq");
+MODULE_LICENSE("Dual MIT/GPL");

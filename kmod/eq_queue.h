@@ -1,0 +1,49 @@
+/* SPDX-License-Identifier: GPL-2.0 OR MIT */
+/*
+ * A queue: the ring plus what makes it usable from files: wait queues for
+ * blocking producers and consumers, timeouts, and the count of files bound.
+ */
+#ifndef _EQ_QUEUE_H
+#define _EQ_QUEUE_H
+
+#include <linux/atomic.h>
+#include <linux/fs.h>
+#include <linux/poll.h>
+#include <linux/uio.h>
+#include <linux/wait.h>
+
+#include "eq_ring.h"
+
+/**
+ * struct eq_queue - one elastic message queue
+ * @ring:	the messages; @ring.lock protects them and the config
+ * @readers:	consumers sleeping until a message is queued; woken (and
+ *		polled) with EPOLLIN after every push
+ * @writers:	producers sleeping until there is room; woken with EPOLLOUT
+ *		after every pop and config change
+ * @producers:	bound files that have pushed (atomic, no lock)
+ * @consumers:	bound files holding the consumer role (atomic, no lock)
+ */
+struct eq_queue {
+	struct eq_ring ring;
+	wait_queue_head_t readers;
+	wait_queue_head_t writers;
+	atomic_t producers;
+	atomic_t consumers;
+};
+
+struct eq_queue *eq_queue_create(const struct elasticq_config *cfg);
+void eq_queue_destroy(struct eq_queue *q);
+
+ssize_t eq_queue_push_iter(struct eq_queue *q, struct iov_iter *from,
+			   bool nonblock);
+ssize_t eq_queue_pop_iter(struct eq_queue *q, struct iov_iter *to,
+			  bool nonblock);
+__poll_t eq_queue_poll(struct eq_queue *q, struct file *file,
+		       poll_table *wait);
+
+int eq_queue_set_config(struct eq_queue *q, const struct elasticq_config *cfg);
+void eq_queue_get_config(struct eq_queue *q, struct elasticq_config *cfg);
+void eq_queue_get_stats(struct eq_queue *q, struct elasticq_stats *st);
+
+#endif /* _EQ_QUEUE_H */

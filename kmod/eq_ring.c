@@ -1,0 +1,441 @@
+// SPDX-License-Identifier: GPL-2.0 OR MIT
+/*
+ * The lock-based queue core: an elastic ring of message pointers, its grow
+ * and shrink rules and its accounting.  Callers hold r->lock around every
+ * eq_ring_*() call except init, destroy and the lockless hints.
+ *
+ * Capacity changes copy the queued pointers into a freshly allocated array
+ * (head back at slot 0) and free the old one, so a shrink really returns the
+ * memory.  Capacities are not powers of two (growth can be 150%), hence the
+ * explicit wrap instead of a mask.
+ */
+#include <linux/errno.h>
+#include <linux/lockdep.h>
+#include <linux/minmax.h>
+#include <linux/mm.h>
+#include <linux/overflow.h>
+#include <linux/slab.h>
+
+#include "eq_ring.h"
+
+/**
+ * eq_config_validate() - check every field of a queue configuration
+ * @cfg: the configuration; @cfg->size is checked by the caller
+ *
+ * Return: 0 if @cfg is acceptable, -EINVAL otherwise.
+ */
+int eq_config_validate(const struct elasticq_config *cfg)
+{
+	size_t i;
+
+	if (cfg->flags)
+		return -EINVAL;
+	for (i = 0; i < ARRAY_SIZE(cfg->reserved); i++)
+		if (cfg->reserved[i])
+			return -EINVAL;
+	if (!cfg->min_capacity || cfg->max_capacity < cfg->min_capacity ||
+	    cfg->max_capacity > ELASTICQ_CAPACITY_LIMIT)
+		return -EINVAL;
+	if (cfg->initial_capacity < cfg->min_capacity ||
+	    cfg->initial_capacity > cfg->max_capacity)
+		return -EINVAL;
+	if (cfg->growth_pct <= 100)
+		return -EINVAL;
+	if (!cfg->shrink_pct || cfg->shrink_pct >= 100)
+		return -EINVAL;
+	if (!cfg->max_msg_size || cfg->max_msg_size > ELASTICQ_MSG_SIZE_LIMIT)
+		return -EINVAL;
+	if (!cfg->max_bytes)
+		return -EINVAL;
+	if (cfg->variant != ELASTICQ_VARIANT_LOCKED)
+		return -EINVAL;
+	if (cfg->full_policy > ELASTICQ_FULL_DROP_OLDEST)
+		return -EINVAL;
+	return 0;
+}
+
+static size_t eq_msg_mem(const struct eq_msg *msg)
+{
+	return struct_size(msg, data, msg->len);
+}
+
+/**
+ * eq_msg_alloc() - allocate a message, charged to the caller's memory cgroup
+ * @len: payload length; the caller bounds it by eq_ring_max_msg()
+ *
+ * Return: the message with @len set and its payload uninitialised, or NULL.
+ */
+struct eq_msg *eq_msg_alloc(size_t len)
+{
+	struct eq_msg *msg;
+
+	msg = kvmalloc(struct_size(msg, data, len), GFP_KERNEL_ACCOUNT);
+	if (!msg)
+		return NULL;
+	msg->len = len;
+	msg->flags = 0;
+	return msg;
+}
+
+/**
+ * eq_msg_free() - free a message from eq_msg_alloc()
+ * @msg: the message, or NULL
+ */
+void eq_msg_free(struct eq_msg *msg)
+{
+	kvfree(msg);
+}
+
+static u32 eq_ring_occupancy(const struct eq_ring *r)
+{
+	return r->len + r->taken;
+}
+
+static u32 eq_ring_wrap(const struct eq_ring *r, u32 pos)
+{
+	return pos >= r->capacity ? pos - r->capacity : pos;
+}
+
+static struct eq_msg **eq_slots_alloc(u32 capacity)
+{
+	return kvmalloc_array(capacity, sizeof(struct eq_msg *),
+			      GFP_KERNEL_ACCOUNT);
+}
+
+/* Move the queued messages, in order, into a new array of @capacity slots. */
+static int eq_ring_resize(struct eq_ring *r, u32 capacity)
+{
+	struct eq_msg **slots;
+	u32 i, pos;
+
+	lockdep_assert_held(&r->lock);
+	slots = eq_slots_alloc(capacity);
+	if (!slots)
+		return -ENOMEM;
+	for (i = 0, pos = r->head; i < r->len; i++) {
+		slots[i] = r->slots[pos];
+		pos = eq_ring_wrap(r, pos + 1);
+	}
+	kvfree(r->slots);
+	r->slots = slots;
+	r->head = 0;
+	WRITE_ONCE(r->capacity, capacity);
+	return 0;
+}
+
+static u32 eq_grow_target(const struct eq_ring *r)
+{
+	u64 grown = div_u64((u64)r->capacity * r->cfg.growth_pct + 99, 100);
+
+	grown = max_t(u64, grown, eq_ring_occupancy(r) + 1);
+	return min_t(u64, grown, r->cfg.max_capacity);
+}
+
+/* Shrink by one step if the last pop left the ring sparse enough. */
+static void eq_ring_maybe_shrink(struct eq_ring *r)
+{
+	u32 occ = eq_ring_occupancy(r);
+	u64 target;
+
+	if (r->capacity <= r->cfg.min_capacity)
+		return;
+	if ((u64)occ * 100 > (u64)r->capacity * r->cfg.shrink_pct)
+		return;
+	target = div_u64((u64)r->capacity * 100, r->cfg.growth_pct);
+	target = max3(target, (u64)occ, (u64)r->cfg.min_capacity);
+	/* An allocation failure only postpones the shrink to a later pop. */
+	if (!eq_ring_resize(r, target))
+		r->shrinks++;
+}
+
+/**
+ * eq_ring_init() - set up an empty ring
+ * @r:   the ring
+ * @cfg: a configuration that passed eq_config_validate()
+ *
+ * Return: 0, or -ENOMEM with nothing allocated.
+ */
+int eq_ring_init(struct eq_ring *r, const struct elasticq_config *cfg)
+{
+	memset(r, 0, sizeof(*r));
+	r->slots = eq_slots_alloc(cfg->initial_capacity);
+	if (!r->slots)
+		return -ENOMEM;
+	mutex_init(&r->lock);
+	r->cfg = *cfg;
+	r->capacity = cfg->initial_capacity;
+	return 0;
+}
+
+/**
+ * eq_ring_destroy() - free the ring and every message still queued
+ * @r: the ring; nobody else may use it any more, and nothing may be taken
+ */
+void eq_ring_destroy(struct eq_ring *r)
+{
+	u32 pos = r->head;
+
+	WARN_ON(r->taken);
+	while (r->len--) {
+		eq_msg_free(r->slots[pos]);
+		pos = eq_ring_wrap(r, pos + 1);
+	}
+	kvfree(r->slots);
+	r->slots = NULL;
+	mutex_destroy(&r->lock);
+}
+
+/**
+ * eq_ring_max_msg() - the largest message the ring accepts now
+ * @r: the ring (lockless: the answer may be stale, eq_ring_push() re-checks)
+ *
+ * Return: min(max_msg_size, max_bytes), since a message larger than
+ * max_bytes could never be queued.
+ */
+size_t eq_ring_max_msg(const struct eq_ring *r)
+{
+	return min_t(u64, READ_ONCE(r->cfg.max_msg_size),
+		     READ_ONCE(r->cfg.max_bytes));
+}
+
+static bool eq_ring_full_for(const struct eq_ring *r, u32 len)
+{
+	return eq_ring_occupancy(r) >= r->cfg.max_capacity ||
+	       r->bytes + len > r->cfg.max_bytes;
+}
+
+static void eq_ring_drop_head(struct eq_ring *r)
+{
+	struct eq_msg *msg = r->slots[r->head];
+
+	r->head = eq_ring_wrap(r, r->head + 1);
+	WRITE_ONCE(r->len, r->len - 1);
+	WRITE_ONCE(r->bytes, r->bytes - msg->len);
+	r->msg_mem -= eq_msg_mem(msg);
+	r->dropped++;
+	eq_msg_free(msg);
+}
+
+/**
+ * eq_ring_push() - append a message, growing the ring if it is full
+ * @r:   the ring, with @r->lock held
+ * @msg: the message; on success the ring owns it
+ *
+ * Under the drop-oldest policy a full ring first drops messages from the
+ * head until @msg fits (they are counted in @r->dropped).
+ *
+ * Return: 0; -EAGAIN if the ring is full (at max_capacity or max_bytes) and
+ * the caller may wait; -EMSGSIZE if @msg can never fit; -ENOMEM if the ring
+ * had to grow and could not.  On error the ring is unchanged and the caller
+ * still owns @msg.
+ */
+int eq_ring_push(struct eq_ring *r, struct eq_msg *msg)
+{
+	lockdep_assert_held(&r->lock);
+
+	if (msg->len > eq_ring_max_msg(r))
+		return -EMSGSIZE;
+	if (r->cfg.full_policy == ELASTICQ_FULL_DROP_OLDEST)
+		while (r->len && eq_ring_full_for(r, msg->len))
+			eq_ring_drop_head(r);
+	if (eq_ring_full_for(r, msg->len))
+		return -EAGAIN;
+	if (eq_ring_occupancy(r) == r->capacity) {
+		if (eq_ring_resize(r, eq_grow_target(r)))
+			return -ENOMEM;
+		r->grows++;
+	}
+	r->slots[eq_ring_wrap(r, r->head + r->len)] = msg;
+	WRITE_ONCE(r->len, r->len + 1);
+	WRITE_ONCE(r->bytes, r->bytes + msg->len);
+	r->msg_mem += eq_msg_mem(msg);
+	r->enqueued++;
+	r->high_water = max_t(u64, r->high_water, eq_ring_occupancy(r));
+	return 0;
+}
+
+/**
+ * eq_ring_count_rejected() - count a push given up because the ring was full
+ * @r: the ring, with @r->lock held
+ */
+void eq_ring_count_rejected(struct eq_ring *r)
+{
+	lockdep_assert_held(&r->lock);
+	r->rejected++;
+}
+
+/**
+ * eq_ring_peek() - the oldest queued message, left in place
+ * @r: the ring, with @r->lock held
+ *
+ * Return: the message, or NULL if none is queued.
+ */
+struct eq_msg *eq_ring_peek(struct eq_ring *r)
+{
+	lockdep_assert_held(&r->lock);
+	return r->len ? r->slots[r->head] : NULL;
+}
+
+/**
+ * eq_ring_take() - detach the oldest message for copying out
+ * @r: the ring, with @r->lock held
+ *
+ * The message's slot stays reserved until eq_ring_commit() or
+ * eq_ring_untake(); one of them must follow.
+ *
+ * Return: the message, or NULL if none is queued.
+ */
+struct eq_msg *eq_ring_take(struct eq_ring *r)
+{
+	struct eq_msg *msg = eq_ring_peek(r);
+
+	if (!msg)
+		return NULL;
+	r->head = eq_ring_wrap(r, r->head + 1);
+	WRITE_ONCE(r->len, r->len - 1);
+	WRITE_ONCE(r->taken, r->taken + 1);
+	return msg;
+}
+
+/**
+ * eq_ring_commit() - finish the removal of a message that was delivered
+ * @r:   the ring, with @r->lock held
+ * @msg: a message from eq_ring_take(); the caller frees it afterwards
+ *
+ * This is the pop the shrink rule speaks of: it may shrink the ring.
+ */
+void eq_ring_commit(struct eq_ring *r, struct eq_msg *msg)
+{
+	lockdep_assert_held(&r->lock);
+	WRITE_ONCE(r->taken, r->taken - 1);
+	WRITE_ONCE(r->bytes, r->bytes - msg->len);
+	r->msg_mem -= eq_msg_mem(msg);
+	r->dequeued++;
+	eq_ring_maybe_shrink(r);
+}
+
+/**
+ * eq_ring_untake() - put a taken message back at the head
+ * @r:   the ring, with @r->lock held
+ * @msg: a message from eq_ring_take() that could not be delivered
+ *
+ * Never fails: the slot was reserved by eq_ring_take().
+ */
+void eq_ring_untake(struct eq_ring *r, struct eq_msg *msg)
+{
+	lockdep_assert_held(&r->lock);
+	r->head = eq_ring_wrap(r, r->head + r->capacity - 1);
+	r->slots[r->head] = msg;
+	WRITE_ONCE(r->taken, r->taken - 1);
+	WRITE_ONCE(r->len, r->len + 1);
+}
+
+static void eq_ring_store_config(struct eq_ring *r,
+				 const struct elasticq_config *cfg)
+{
+	r->cfg = *cfg;
+	/* The fields the lockless hints read, published whole. */
+	WRITE_ONCE(r->cfg.max_capacity, cfg->max_capacity);
+	WRITE_ONCE(r->cfg.max_bytes, cfg->max_bytes);
+	WRITE_ONCE(r->cfg.max_msg_size, cfg->max_msg_size);
+	WRITE_ONCE(r->cfg.full_policy, cfg->full_policy);
+}
+
+/**
+ * eq_ring_set_config() - change the configuration of a live ring
+ * @r:   the ring, with @r->lock held
+ * @cfg: the new configuration (@cfg->size is ignored)
+ *
+ * The capacity is brought within the new [min, max] bounds at once.
+ *
+ * Return: 0; -EINVAL if @cfg is invalid or changes the variant; -EBUSY if
+ * more is queued than the new max_capacity or max_bytes allow; -ENOMEM if
+ * the capacity had to change and could not.  On error nothing changed.
+ */
+int eq_ring_set_config(struct eq_ring *r, const struct elasticq_config *cfg)
+{
+	u32 capacity;
+	int ret;
+
+	lockdep_assert_held(&r->lock);
+	ret = eq_config_validate(cfg);
+	if (ret)
+		return ret;
+	if (cfg->variant != r->cfg.variant)
+		return -EINVAL;
+	if (eq_ring_occupancy(r) > cfg->max_capacity ||
+	    r->bytes > cfg->max_bytes)
+		return -EBUSY;
+	capacity = clamp(r->capacity, cfg->min_capacity, cfg->max_capacity);
+	if (capacity != r->capacity) {
+		ret = eq_ring_resize(r, capacity);
+		if (ret)
+			return ret;
+	}
+	eq_ring_store_config(r, cfg);
+	r->cfg.size = sizeof(r->cfg);
+	return 0;
+}
+
+/**
+ * eq_ring_get_config() - copy out the configuration
+ * @r:   the ring, with @r->lock held
+ * @cfg: filled in whole, @cfg->size = sizeof(*cfg)
+ */
+void eq_ring_get_config(struct eq_ring *r, struct elasticq_config *cfg)
+{
+	lockdep_assert_held(&r->lock);
+	*cfg = r->cfg;
+	cfg->size = sizeof(*cfg);
+}
+
+/**
+ * eq_ring_get_stats() - fill in the ring's part of the statistics
+ * @r:  the ring, with @r->lock held
+ * @st: zeroed by the caller; producers and consumers are the caller's
+ */
+void eq_ring_get_stats(struct eq_ring *r, struct elasticq_stats *st)
+{
+	lockdep_assert_held(&r->lock);
+	st->size = sizeof(*st);
+	st->len = eq_ring_occupancy(r);
+	st->capacity = r->capacity;
+	st->bytes = r->bytes;
+	st->mem_bytes = r->msg_mem + (u64)r->capacity * sizeof(*r->slots);
+	st->high_water = r->high_water;
+	st->enqueued = r->enqueued;
+	st->dequeued = r->dequeued;
+	st->dropped = r->dropped;
+	st->rejected = r->rejected;
+	st->grows = r->grows;
+	st->shrinks = r->shrinks;
+}
+
+/**
+ * eq_ring_has_message() - lockless hint: is a message queued?
+ * @r: the ring
+ *
+ * Return: true if a pop would probably find a message.
+ */
+bool eq_ring_has_message(const struct eq_ring *r)
+{
+	return READ_ONCE(r->len) != 0;
+}
+
+/**
+ * eq_ring_has_room() - lockless hint: would a push of @len bytes succeed?
+ * @r:   the ring
+ * @len: payload length
+ *
+ * Return: true if a push would probably not find the ring full.
+ */
+bool eq_ring_has_room(const struct eq_ring *r, size_t len)
+{
+	u64 occ = (u64)READ_ONCE(r->len) + READ_ONCE(r->taken);
+
+	if (READ_ONCE(r->cfg.full_policy) == ELASTICQ_FULL_DROP_OLDEST &&
+	    READ_ONCE(r->len))
+		return true;
+	return occ < READ_ONCE(r->cfg.max_capacity) &&
+	       READ_ONCE(r->bytes) + len <= READ_ONCE(r->cfg.max_bytes);
+}

@@ -1,0 +1,86 @@
+/* SPDX-License-Identifier: GPL-2.0 OR MIT */
+/*
+ * The lock-based queue core: an elastic ring of message pointers.
+ *
+ * This file and eq_ring.c build both in the kernel and in userspace (over the
+ * shim in selftests/core/shim), so that the grow/shrink rules and the
+ * accounting run under ASan, UBSan and a fuzzer.  Nothing here sleeps except
+ * in the allocator, and nothing here touches user memory.
+ */
+#ifndef _EQ_RING_H
+#define _EQ_RING_H
+
+#include <linux/mutex.h>
+#include <linux/types.h>
+#include <linux/elasticq.h>
+
+/**
+ * struct eq_msg - one queued message
+ * @len:	payload length in bytes
+ * @flags:	reserved for per-message flags, zero today
+ * @data:	the payload
+ */
+struct eq_msg {
+	u32 len;
+	u32 flags;
+	u8 data[];
+};
+
+/**
+ * struct eq_ring - an elastic FIFO of messages
+ *
+ * @lock protects every other field.  Fields marked "lockless hint" are also
+ * read without @lock (READ_ONCE) by wait conditions and poll, and therefore
+ * written with WRITE_ONCE; a reader that acts on them always re-checks under
+ * @lock.
+ *
+ * A consumer removes a message in two steps: eq_ring_take() detaches it while
+ * its slot stays reserved (@taken), then, once the copy to userspace is done
+ * outside @lock, eq_ring_commit() releases it or eq_ring_untake() puts it
+ * back at the head.  So a fault during the copy loses nothing, and the put
+ * back can never find the ring full.  "Occupancy" is @len + @taken; it is
+ * what grow, shrink and the capacity bounds see.
+ */
+struct eq_ring {
+	struct mutex lock;		/* protects all of the below */
+	struct elasticq_config cfg;	/* lockless hint: limits, policy */
+	struct eq_msg **slots;		/* @capacity entries */
+	u32 capacity;			/* lockless hint */
+	u32 head;			/* slot of the oldest queued message */
+	u32 len;			/* queued messages; lockless hint */
+	u32 taken;			/* taken, not yet committed; hint */
+	u64 bytes;			/* payload queued or taken; hint */
+	u64 msg_mem;			/* memory of those messages */
+	u64 high_water;			/* largest occupancy seen */
+	u64 enqueued;
+	u64 dequeued;
+	u64 dropped;
+	u64 rejected;
+	u64 grows;
+	u64 shrinks;
+};
+
+int eq_config_validate(const struct elasticq_config *cfg);
+
+struct eq_msg *eq_msg_alloc(size_t len);
+void eq_msg_free(struct eq_msg *msg);
+
+int eq_ring_init(struct eq_ring *r, const struct elasticq_config *cfg);
+void eq_ring_destroy(struct eq_ring *r);
+
+int eq_ring_push(struct eq_ring *r, struct eq_msg *msg);
+void eq_ring_count_rejected(struct eq_ring *r);
+struct eq_msg *eq_ring_peek(struct eq_ring *r);
+struct eq_msg *eq_ring_take(struct eq_ring *r);
+void eq_ring_commit(struct eq_ring *r, struct eq_msg *msg);
+void eq_ring_untake(struct eq_ring *r, struct eq_msg *msg);
+
+int eq_ring_set_config(struct eq_ring *r, const struct elasticq_config *cfg);
+void eq_ring_get_config(struct eq_ring *r, struct elasticq_config *cfg);
+void eq_ring_get_stats(struct eq_ring *r, struct elasticq_stats *st);
+
+bool eq_ring_has_message(const struct eq_ring *r);
+bool eq_ring_has_room(const struct eq_ring *r, size_t len);
+size_t eq_ring_max_msg(const struct eq_ring *r);
+
+#endif /* _EQ_RING_H */

@@ -1,0 +1,98 @@
+#!/bin/bash
+# SPDX-License-Identifier: MIT
+#
+# `make check`: every test of elasticq as one TAP stream.
+#   1. lint: checkpatch --strict, sparse, W=1 -Werror builds, uapi as C90
+#   2. the queue core's unit tests in userspace under ASan and UBSan
+#   3. for each kernel in $KVERS: build the module, boot the kernel under
+#      QEMU, load the module, run the kselftests, check the kernel log
+# The last line is "N passed, N failed"; the exit status is non-zero if
+# anything failed.
+set -uo pipefail
+
+cd "$(dirname "$0")/.."
+build=${EQ_BUILD:-build}
+out=$build/check
+mkdir -p "$out"
+read -r -a kvers <<< "${KVERS:-$(selftests/vm/kernels.sh | tr '\n' ' ')}"
+
+n=0 pass=0 fail=0 skip=0
+
+point() {	# point OK DESCRIPTION [LOGFILE]
+	n=$((n + 1))
+	if [ "$1" = ok ]; then
+		pass=$((pass + 1))
+		echo "ok $n $2"
+	else
+		fail=$((fail + 1))
+		echo "not ok $n $2"
+		[ -n "${3:-}" ] && [ -s "$3" ] && tail -n 40 "$3" | sed 's/^/#   /'
+	fi
+}
+
+# step NAME LOGFILE COMMAND...: one result for a command that must succeed.
+step() {
+	local name=$1 log=$2
+	shift 2
+	if "$@" > "$log" 2>&1; then point ok "$name"; else point fail "$name" "$log"; fi
+}
+
+# merge PREFIX FILE: the framed output of run-tests.sh, renumbered.
+merge() {
+	local counts
+	awk -v prefix="$1" -v start=$n -f selftests/tap-merge.awk "$2" > "$2.tap"
+	counts=$(tail -n 1 "$2.tap")
+	sed '$d' "$2.tap"
+	read -r _ n p f s <<< "$counts"
+	pass=$((pass + p)) fail=$((fail + f)) skip=$((skip + s))
+}
+
+# silent LOGFILE COMMAND...: succeed if COMMAND succeeds and prints nothing.
+silent() {
+	local log=$1
+	shift
+	"$@" > "$log" 2>&1 && [ ! -s "$log" ]
+}
+
+echo "TAP version 13"
+
+step "lint: checkpatch --strict on kmod/ and uapi/" "$out/checkpatch.log" \
+	silent "$out/checkpatch.out" make -s checkpatch
+step "lint: uapi header compiles standalone as C90 with -Wall" \
+	"$out/uapi.log" make -s uapi-check
+step "build: userspace" "$out/userspace.log" make -s userspace selftests
+step "build: unit tests (ASan, UBSan)" "$out/unit-build.log" make -s unit
+
+selftests/run-tests.sh "$build"/core/* > "$out/unit.out" 2>&1
+merge "unit: " "$out/unit.out"
+
+for k in "${kvers[@]}"; do
+	ko=$build/kmod-$k/kmod/elasticq.ko
+	step "$k: module builds with W=1 -Werror" "$out/$k-build.log" \
+		make -s module-for KVER="$k"
+	step "$k: sparse reports nothing" "$out/$k-sparse.log" \
+		silent "$out/$k-sparse.out" make -s sparse KVER="$k"
+	[ -e "$ko" ] || continue
+
+	vmout=$out/vm-$k
+	rm -rf "$vmout" && mkdir -p "$vmout"
+	selftests/vm/run-vm.sh -k "$k" -o "$vmout" -t "${VM_TIMEOUT:-1500}" \
+		-m "$PWD/$ko" -- selftests/run-tests.sh "$build"/selftests/* \
+		> "$vmout/tests.out" 2> "$vmout/run-vm.log"
+	rc=$?
+	merge "$k: " "$vmout/tests.out"
+	case $rc in
+	124) point fail "$k: VM finished in time" "$vmout/console.log" ;;
+	125) point fail "$k: VM booted and loaded the module" "$vmout/console.log" ;;
+	126) point fail "$k: kernel log clean" "$vmout/kernel-problems.txt" ;;
+	*) point ok "$k: kernel log clean (no oops, warning, lockdep, stall)" ;;
+	esac
+done
+
+echo "1..$n"
+if [ "$skip" -gt 0 ]; then
+	echo "$pass passed, $fail failed, $skip skipped"
+else
+	echo "$pass passed, $fail failed"
+fi
+[ "$fail" -eq 0 ]
