@@ -1,0 +1,282 @@
+#!/bin/bash
+# SPDX-License-Identifier: MIT
+#
+# Boot a Debian kernel under QEMU with the host root filesystem shared
+# read-only over virtio-9p, optionally insmod a module, run one command in
+# the guest and report its output, exit code and any kernel problem reports.
+# The host kernel cannot load modules, hence the VM.
+set -euo pipefail
+
+SELF=$(readlink -f "${BASH_SOURCE[0]}")
+CACHE=${ELASTICQ_CACHE:-/var/cache/elasticq}
+# Kernel problem reports. WARNING:/BUG: are anchored at the start of a
+# message because boot prints benign "Spectre V2 : WARNING: ..." lines.
+TS='^(\[ *[0-9]+\.[0-9]+\] )?(\[ *[CT][0-9]+\] )?'
+PROBLEM_RE="${TS}(WARNING:|BUG:)|Oops|kernel BUG at|general protection fault|Kernel panic|possible circular locking|possible recursive locking|inconsistent lock state|suspicious RCU usage|INFO: trying to register non-static key|self-detected stall|rcu: INFO:|detected stalls|blocked for more than|soft lockup|hard LOCKUP|UBSAN:|KASAN:|KCSAN:|sleeping function called|unreferenced object"
+
+log() { echo "run-vm: $*" >&2; }
+die() { log "$*"; exit 2; }
+usage() {
+	echo "usage: $0 -k KVER -o OUTDIR [-t TIMEOUT_SECONDS] [-m MODULE.ko] [-p \"module params\"] -- CMD [ARGS...]" >&2
+	echo "       $0 --scan-only LOGFILE...   (print kernel problem reports; exit 126 if any)" >&2
+	exit 2
+}
+
+# Print matching lines with context, one section per log; return 1 if none.
+scan_logs() {
+	local f found=1
+	for f in "$@"; do
+		[[ -f $f ]] || continue
+		# Serial console lines end in \r\n.
+		if tr -d '\r' <"$f" | grep -qE "$PROBLEM_RE"; then
+			echo "==== $f ===="
+			tr -d '\r' <"$f" | grep -nE -B5 -A30 "$PROBLEM_RE" || true
+			found=0
+		fi
+	done
+	return "$found"
+}
+
+if [[ ${1:-} == --scan-only ]]; then
+	shift
+	[[ $# -gt 0 ]] || usage
+	if scan_logs "$@"; then exit 126; fi
+	exit 0
+fi
+
+KVER='' OUTDIR='' TIMEOUT=600 MODULE='' PARAMS=''
+while getopts 'k:o:t:m:p:h' opt; do
+	case $opt in
+	k) KVER=$OPTARG ;;
+	o) OUTDIR=$OPTARG ;;
+	t) TIMEOUT=$OPTARG ;;
+	m) MODULE=$OPTARG ;;
+	p) PARAMS=$OPTARG ;;
+	*) usage ;;
+	esac
+done
+shift $((OPTIND - 1))
+[[ -n $KVER && -n $OUTDIR && $# -gt 0 ]] || usage
+[[ $TIMEOUT =~ ^[0-9]+$ ]] || die "bad timeout: $TIMEOUT"
+KERNEL=/boot/vmlinuz-$KVER
+[[ -r $KERNEL ]] || die "no kernel $KERNEL"
+[[ -d /lib/modules/$KVER ]] || die "no /lib/modules/$KVER"
+mkdir -p "$OUTDIR" "$CACHE"
+OUTDIR=$(readlink -f "$OUTDIR")
+TMPD=$(mktemp -d /tmp/run-vm.XXXXXX)
+trap 'rm -rf "$TMPD"' EXIT
+
+# Runs in the guest as PID 1 from the initramfs (busybox sh).
+write_init() {
+	cat <<'EOF'
+#!/bin/busybox sh
+/bin/busybox --install -s /bin
+export PATH=/bin
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+mount -t devtmpfs devtmpfs /dev
+exec </dev/console >/dev/console 2>&1
+say() { echo "elasticq-init: $*"; }
+# Exiting PID 1 would panic (and look like a kernel problem): power off.
+off() { sync; echo o >/proc/sysrq-trigger; sleep 20; poweroff -f; }
+for m in /lib/modules/*.ko; do insmod "$m" || say "insmod $m failed"; done
+if grep -q elasticq.probe /proc/cmdline; then say probe-ok; off; fi
+R=/newroot O=/newroot/tmp/results
+OPTS=trans=virtio,version=9p2000.L,msize=512000
+mount -t 9p -o $OPTS,ro hostroot $R || { say "cannot mount host root"; off; }
+mount -t proc proc $R/proc
+mount -t sysfs sysfs $R/sys
+mount -t devtmpfs devtmpfs $R/dev
+mkdir -p $R/dev/pts $R/dev/shm $R/dev/mqueue
+mount -t devpts -o newinstance,ptmxmode=0666 devpts $R/dev/pts
+mount -t tmpfs tmpfs $R/dev/shm
+mount -t mqueue mqueue $R/dev/mqueue
+mount -t debugfs debugfs $R/sys/kernel/debug 2>/dev/null
+mount -t tmpfs tmpfs $R/tmp
+mount -t tmpfs tmpfs $R/run
+mkdir -p $O
+mount -t 9p -o $OPTS results $O || { say "cannot mount results"; off; }
+say root-mounted
+if [ -f $O/guest-insmod.sh ]; then
+	chroot $R /bin/bash /tmp/results/guest-insmod.sh >$O/insmod.log 2>&1 </dev/null
+	echo $? >$O/insmod-rc
+fi
+if [ ! -f $O/insmod-rc ] || [ "$(cat $O/insmod-rc)" = 0 ]; then
+	chroot $R /bin/bash /tmp/results/guest-cmd.sh >$O/output 2>&1 </dev/null
+	rc=$?
+	dmesg >$O/dmesg.txt
+	echo $rc >$O/rc
+else
+	dmesg >$O/dmesg.txt
+fi
+say done
+off
+EOF
+}
+
+# Modules needed to reach the 9p root, in load order. modprobe takes one
+# module per call (extra words would be module parameters).
+module_chain() {
+	local m
+	for m in virtio_pci 9pnet_virtio 9p; do
+		modprobe -S "$KVER" --show-depends "$m"
+	done | awk '$1 == "insmod" && !seen[$2]++ { print $2 }'
+}
+
+build_initramfs() {
+	local img=$1 stage=$TMPD/stage n=10 ko dst
+	exec {lockfd}>"$CACHE/.lock-initramfs-$KVER"
+	flock "$lockfd"
+	if [[ -s $img && ! $SELF -nt $img ]]; then
+		exec {lockfd}>&-
+		return
+	fi
+	log "building $img"
+	mkdir -p "$stage"/{bin,dev,proc,sys,newroot,lib/modules}
+	cp /bin/busybox "$stage/bin/busybox"
+	write_init >"$stage/init"
+	chmod 755 "$stage/init"
+	while read -r ko; do
+		# Busybox insmod cannot read compressed modules (6.12 ships .ko.xz).
+		dst=$(basename "$ko")
+		dst=$stage/lib/modules/$n-${dst%.ko*}.ko
+		case $ko in
+		*.xz) xz -dc "$ko" >"$dst" ;;
+		*.zst) zstd -qdc "$ko" >"$dst" ;;
+		*.gz) gzip -dc "$ko" >"$dst" ;;
+		*) cp "$ko" "$dst" ;;
+		esac
+		n=$((n + 1))
+	done < <(module_chain)
+	ls "$stage"/lib/modules/*-9p.ko >/dev/null 2>&1 ||
+		log "warning: 9p.ko not in the module chain (built in?)"
+	(cd "$stage" && find . | cpio -o -H newc -R 0:0 --quiet) | gzip -6 >"$img.tmp.$$"
+	mv "$img.tmp.$$" "$img"
+	exec {lockfd}>&-
+}
+
+QEMU_BASE=(qemu-system-x86_64 -smp 2 -m 2048 -nographic -no-reboot -nodefaults
+	-monitor none -kernel "$KERNEL")
+CMDLINE="console=ttyS0 loglevel=5 panic=-1"
+
+# Normal kernels hang early under KVM on some hosts, so only trust KVM after
+# a short boot to the init marker. Cached per host kernel and guest kernel.
+choose_accel() {
+	local cachef out
+	case ${ELASTICQ_ACCEL:-} in
+	kvm | tcg) echo "$ELASTICQ_ACCEL"; return ;;
+	'') ;;
+	*) die "ELASTICQ_ACCEL must be kvm or tcg" ;;
+	esac
+	cachef=$CACHE/accel-$(uname -r)-$KVER
+	exec {probefd}>"$CACHE/.lock-probe-$KVER"
+	flock "$probefd"
+	if [[ ! -s $cachef ]]; then
+		out=tcg
+		if [[ -w /dev/kvm ]]; then
+			log "probing KVM with $KVER (20 s at most)"
+			timeout --kill-after=5 20 "${QEMU_BASE[@]}" -accel kvm -cpu host \
+				-initrd "$INITRD" -serial "file:$TMPD/probe.log" \
+				-append "$CMDLINE elasticq.probe=1" </dev/null >/dev/null 2>&1 || true
+			grep -q 'elasticq-init: probe-ok' "$TMPD/probe.log" 2>/dev/null && out=kvm
+		fi
+		echo "$out" >"$cachef"
+	fi
+	exec {probefd}>&-
+	cat "$cachef"
+}
+
+# Stale results from an earlier run would be mistaken for this run's.
+rm -f "$OUTDIR"/{console.log,qemu.log,output,rc,dmesg.txt,insmod.log,insmod-rc} \
+	"$OUTDIR"/{guest-cmd.sh,guest-insmod.sh,kernel-problems.txt,status}
+
+INITRD=$CACHE/initramfs-$KVER.cpio.gz
+build_initramfs "$INITRD"
+ACCEL=$(choose_accel)
+if [[ $ACCEL == kvm ]]; then
+	ACCEL_ARGS=(-accel kvm -cpu host)
+else
+	ACCEL_ARGS=(-accel "tcg,thread=multi" -cpu max)
+fi
+
+# The guest mounts tmpfs on /tmp and /run, hiding the host's copies there.
+hidden() { [[ $1 == /tmp/* || $1 == /run/* || $1 == /tmp || $1 == /run ]]; }
+GUEST_KO=''
+if [[ -n $MODULE ]]; then
+	[[ -r $MODULE ]] || die "cannot read module $MODULE"
+	GUEST_KO=$(readlink -f "$MODULE")
+	if hidden "$GUEST_KO"; then
+		cp "$GUEST_KO" "$OUTDIR/"
+		GUEST_KO=/tmp/results/$(basename "$GUEST_KO")
+	fi
+	read -r -a pwords <<<"$PARAMS"
+	{
+		echo 'export PATH=/usr/sbin:/usr/bin:/sbin:/bin'
+		printf 'exec insmod %q' "$GUEST_KO"
+		[[ ${#pwords[@]} -eq 0 ]] || printf ' %q' "${pwords[@]}"
+		echo
+	} >"$OUTDIR/guest-insmod.sh"
+fi
+CWD=$(pwd -P)
+hidden "$CWD" && log "warning: $CWD is hidden by tmpfs in the guest"
+{
+	echo '#!/bin/bash'
+	printf 'cd %q || exit\n' "$CWD"
+	printf 'export ELASTICQ_KO=%q ELASTICQ_KO_PARAMS=%q ELASTICQ_KVER=%q\n' \
+		"$GUEST_KO" "$PARAMS" "$KVER"
+	echo 'export ELASTICQ_RESULTS=/tmp/results HOME=/root'
+	echo 'export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'
+	printf 'exec'
+	printf ' %q' "$@"
+	echo
+} >"$OUTDIR/guest-cmd.sh"
+
+log "booting $KVER ($ACCEL, timeout ${TIMEOUT}s)"
+start=$SECONDS
+qrc=0
+timeout --kill-after=10 "$TIMEOUT" "${QEMU_BASE[@]}" "${ACCEL_ARGS[@]}" \
+	-initrd "$INITRD" -append "$CMDLINE" -serial "file:$OUTDIR/console.log" \
+	-virtfs local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap \
+	-virtfs "local,path=$OUTDIR,mount_tag=results,security_model=none" \
+	</dev/null >"$OUTDIR/qemu.log" 2>&1 || qrc=$?
+log "VM finished after $((SECONDS - start)) s (qemu rc=$qrc)"
+
+problems=0
+if scan_logs "$OUTDIR/console.log" "$OUTDIR/dmesg.txt" >"$OUTDIR/kernel-problems.txt"; then
+	problems=1
+	log "kernel problems found, see $OUTDIR/kernel-problems.txt:"
+	# grep -n marks matching lines "N:" and context lines "N-".
+	grep -E '^[0-9]+:' "$OUTDIR/kernel-problems.txt" | head -5 | sed 's/^/run-vm:   /' >&2 || true
+else
+	rm -f "$OUTDIR/kernel-problems.txt"
+fi
+
+extra=''
+[[ $problems -eq 1 ]] && extra=' +kernel-problems'
+if [[ $qrc -eq 124 || $qrc -eq 137 ]]; then
+	status=timeout code=124
+	log "timed out after ${TIMEOUT}s"
+elif [[ -f $OUTDIR/insmod-rc && $(cat "$OUTDIR/insmod-rc") != 0 ]]; then
+	status=module-load-failed code=125
+	log "loading $MODULE failed:"
+	sed 's/^/run-vm:   /' "$OUTDIR/insmod.log" >&2
+elif [[ ! -s $OUTDIR/rc ]]; then
+	status=no-result code=125
+	if [[ $qrc -ne 0 ]]; then
+		log "qemu failed:"
+		tail -5 "$OUTDIR/qemu.log" | sed 's/^/run-vm:   /' >&2
+	elif ! grep -q 'elasticq-init: root-mounted' "$OUTDIR/console.log" 2>/dev/null; then
+		log "guest did not boot to the host root, see $OUTDIR/console.log"
+	else
+		log "guest stopped before the command finished, see $OUTDIR/console.log"
+	fi
+elif [[ $problems -eq 1 ]]; then
+	status=kernel-problems code=126 extra=''
+else
+	code=$(cat "$OUTDIR/rc")
+	if [[ $code -eq 0 ]]; then status=ok; else status="cmd-failed rc=$code"; fi
+fi
+echo "$status$extra" >"$OUTDIR/status"
+log "status: $status$extra"
+[[ -f $OUTDIR/output ]] && cat "$OUTDIR/output"
+exit "$code"
