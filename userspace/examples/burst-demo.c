@@ -67,13 +67,14 @@ static void produce(unsigned int id, unsigned int count)
 	exit(0);
 }
 
-/* Print a row whenever the capacity moved since the last row. */
-static void report(int fd, double t0, const char *phase, unsigned long long *cap)
+/* Print a row if @force or the capacity moved since the last row. */
+static void report(int fd, double t0, const char *phase,
+		   unsigned long long *cap, int force)
 {
 	struct elasticq_stats st;
 
 	get_stats(fd, &st);
-	if (st.capacity == *cap)
+	if (st.capacity == *cap && !force)
 		return;
 	printf("%8.0f  %-7s %8llu %9llu %11llu\n", now_ms() - t0, phase,
 	       (unsigned long long)st.len, (unsigned long long)st.capacity,
@@ -108,13 +109,14 @@ int main(int argc, char **argv)
 	printf("%8s  %-7s %8s %9s %11s\n", "ms", "phase", "len", "capacity",
 	       "mem_bytes");
 
+	fflush(stdout);	/* or the children inherit the buffered lines */
 	t0 = now_ms();
 	for (i = 0; i < producers; i++)
 		if (fork() == 0)
 			produce(i, count);
 	/* The consumer is away: watch the burst pile up. */
 	for (alive = producers; alive;) {
-		report(fd, t0, "burst", &cap);
+		report(fd, t0, "burst", &cap, 0);
 		while (waitpid(-1, &status, WNOHANG) > 0) {
 			if (!WIFEXITED(status) || WEXITSTATUS(status))
 				return 1;
@@ -122,7 +124,7 @@ int main(int argc, char **argv)
 		}
 		usleep(2000);
 	}
-	report(fd, t0, "burst", &cap);
+	report(fd, t0, "burst", &cap, 1);
 	get_stats(fd, &st);
 	peak_cap = st.capacity;
 	peak_mem = st.mem_bytes;
@@ -139,7 +141,7 @@ int main(int argc, char **argv)
 		}
 		next[m.producer]++;
 		got++;
-		report(fd, t0, "drain", &cap);
+		report(fd, t0, "drain", &cap, got == producers * count);
 	}
 	t1 = now_ms() - t1;
 	get_stats(fd, &st);
