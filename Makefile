@@ -29,7 +29,6 @@ EXAMPLES := $(patsubst userspace/examples/%.c,$(BUILD)/examples/%, \
 	$(wildcard userspace/examples/*.c))
 SELFTESTS := $(patsubst selftests/elasticq/%.c,$(BUILD)/selftests/%, \
 	$(wildcard selftests/elasticq/*.c))
-UNIT_SAN := -fsanitize=address,undefined -fno-sanitize-recover=all
 UNIT_SRCS := kmod/eq_ring.c selftests/core/shim/shim.c
 
 .PHONY: all module userspace selftests unit deps check run lint checkpatch \
@@ -54,16 +53,24 @@ $(BUILD)/selftests/%: selftests/elasticq/%.c selftests/elasticq/eq_test.h \
 	@mkdir -p $(@D)
 	$(CC) $(USER_CFLAGS) -I$(KSFT) -o $@ $< -lpthread
 
-# The queue core built in userspace over the shim, under ASan and UBSan.
-unit: $(BUILD)/core/ring_test
+# The queue core built in userspace over the shim, under ASan and UBSan,
+# and under TSan.
+unit: $(BUILD)/core/ring_test $(BUILD)/core/ring_test_tsan
 
-$(BUILD)/core/ring_test: selftests/core/ring_test.c $(UNIT_SRCS) \
-		$(wildcard selftests/core/shim/*.h selftests/core/shim/*/*.h) \
-		kmod/eq_ring.h uapi/linux/elasticq.h
+UNIT_DEPS := selftests/core/ring_test.c $(UNIT_SRCS) kmod/eq_ring.h \
+	$(wildcard selftests/core/shim/*.h selftests/core/shim/*/*.h) \
+	uapi/linux/elasticq.h
+UNIT_CC = $(CC) -std=gnu11 -O1 -g -Wall -Wextra -Werror -D_GNU_SOURCE \
+	-Iselftests/core/shim -Iuapi -Ikmod -I$(KSFT) -o $@ \
+	$(UNIT_SRCS) selftests/core/ring_test.c -lpthread
+
+$(BUILD)/core/ring_test: $(UNIT_DEPS)
 	@mkdir -p $(@D)
-	$(CC) -std=gnu11 -O1 -g -Wall -Wextra -Werror $(UNIT_SAN) -D_GNU_SOURCE \
-		-Iselftests/core/shim -Iuapi -Ikmod -I$(KSFT) -o $@ \
-		$(UNIT_SRCS) $< -lpthread
+	$(UNIT_CC) -fsanitize=address,undefined -fno-sanitize-recover=all
+
+$(BUILD)/core/ring_test_tsan: $(UNIT_DEPS)
+	@mkdir -p $(@D)
+	$(UNIT_CC) -fsanitize=thread
 
 # The module for kernel $(KVER), built in a tree of links under $(BUILD) so
 # that builds for several kernels do not share objects.

@@ -43,6 +43,12 @@ int eq_config_validate(const struct elasticq_config *cfg)
 		return -EINVAL;
 	if (!cfg->shrink_pct || cfg->shrink_pct >= 100)
 		return -EINVAL;
+	/*
+	 * Otherwise a shrink could leave a large ring full, and a push and a
+	 * pop alternating at that size would copy the whole ring every time.
+	 */
+	if ((u64)cfg->shrink_pct * cfg->growth_pct >= 100 * 100)
+		return -EINVAL;
 	if (!cfg->max_msg_size || cfg->max_msg_size > ELASTICQ_MSG_SIZE_LIMIT)
 		return -EINVAL;
 	if (!cfg->max_bytes)
@@ -148,6 +154,29 @@ static void eq_ring_maybe_shrink(struct eq_ring *r)
 		r->shrinks++;
 }
 
+/*
+ * Field by field: the fields the lockless hints read are published with
+ * WRITE_ONCE, which a plain struct copy would not do.
+ */
+static void eq_ring_store_config(struct eq_ring *r,
+				 const struct elasticq_config *cfg)
+{
+	r->cfg.size = sizeof(r->cfg);
+	r->cfg.flags = cfg->flags;
+	r->cfg.initial_capacity = cfg->initial_capacity;
+	r->cfg.min_capacity = cfg->min_capacity;
+	r->cfg.growth_pct = cfg->growth_pct;
+	r->cfg.shrink_pct = cfg->shrink_pct;
+	r->cfg.variant = cfg->variant;
+	memcpy(r->cfg.reserved, cfg->reserved, sizeof(r->cfg.reserved));
+	WRITE_ONCE(r->cfg.max_capacity, cfg->max_capacity);
+	WRITE_ONCE(r->cfg.max_bytes, cfg->max_bytes);
+	WRITE_ONCE(r->cfg.max_msg_size, cfg->max_msg_size);
+	WRITE_ONCE(r->cfg.full_policy, cfg->full_policy);
+	WRITE_ONCE(r->cfg.push_timeout_ns, cfg->push_timeout_ns);
+	WRITE_ONCE(r->cfg.pop_timeout_ns, cfg->pop_timeout_ns);
+}
+
 /**
  * eq_ring_init() - set up an empty ring
  * @r:   the ring
@@ -162,7 +191,7 @@ int eq_ring_init(struct eq_ring *r, const struct elasticq_config *cfg)
 	if (!r->slots)
 		return -ENOMEM;
 	mutex_init(&r->lock);
-	r->cfg = *cfg;
+	eq_ring_store_config(r, cfg);
 	r->capacity = cfg->initial_capacity;
 	return 0;
 }
@@ -173,13 +202,14 @@ int eq_ring_init(struct eq_ring *r, const struct elasticq_config *cfg)
  */
 void eq_ring_destroy(struct eq_ring *r)
 {
-	u32 pos = r->head;
+	u32 i, pos = r->head;
 
 	WARN_ON(r->taken);
-	while (r->len--) {
+	for (i = 0; i < r->len; i++) {
 		eq_msg_free(r->slots[pos]);
 		pos = eq_ring_wrap(r, pos + 1);
 	}
+	r->len = 0;
 	kvfree(r->slots);
 	r->slots = NULL;
 	mutex_destroy(&r->lock);
@@ -202,6 +232,13 @@ static bool eq_ring_full_for(const struct eq_ring *r, u32 len)
 {
 	return eq_ring_occupancy(r) >= r->cfg.max_capacity ||
 	       r->bytes + len > r->cfg.max_bytes;
+}
+
+/* Would @len fit if every queued (not taken) message were dropped? */
+static bool eq_ring_room_after_drops(const struct eq_ring *r, u32 len)
+{
+	return r->taken < r->cfg.max_capacity &&
+	       r->taken_bytes + len <= r->cfg.max_bytes;
 }
 
 static void eq_ring_drop_head(struct eq_ring *r)
@@ -235,9 +272,13 @@ int eq_ring_push(struct eq_ring *r, struct eq_msg *msg)
 
 	if (msg->len > eq_ring_max_msg(r))
 		return -EMSGSIZE;
-	if (r->cfg.full_policy == ELASTICQ_FULL_DROP_OLDEST)
-		while (r->len && eq_ring_full_for(r, msg->len))
+	if (r->cfg.full_policy == ELASTICQ_FULL_DROP_OLDEST) {
+		/* Drop nothing if even dropping everything queued is not enough. */
+		if (!eq_ring_room_after_drops(r, msg->len))
+			return -EAGAIN;
+		while (eq_ring_full_for(r, msg->len))
 			eq_ring_drop_head(r);
+	}
 	if (eq_ring_full_for(r, msg->len))
 		return -EAGAIN;
 	if (eq_ring_occupancy(r) == r->capacity) {
@@ -294,6 +335,7 @@ struct eq_msg *eq_ring_take(struct eq_ring *r)
 	r->head = eq_ring_wrap(r, r->head + 1);
 	WRITE_ONCE(r->len, r->len - 1);
 	WRITE_ONCE(r->taken, r->taken + 1);
+	WRITE_ONCE(r->taken_bytes, r->taken_bytes + msg->len);
 	return msg;
 }
 
@@ -308,6 +350,7 @@ void eq_ring_commit(struct eq_ring *r, struct eq_msg *msg)
 {
 	lockdep_assert_held(&r->lock);
 	WRITE_ONCE(r->taken, r->taken - 1);
+	WRITE_ONCE(r->taken_bytes, r->taken_bytes - msg->len);
 	WRITE_ONCE(r->bytes, r->bytes - msg->len);
 	r->msg_mem -= eq_msg_mem(msg);
 	r->dequeued++;
@@ -327,18 +370,8 @@ void eq_ring_untake(struct eq_ring *r, struct eq_msg *msg)
 	r->head = eq_ring_wrap(r, r->head + r->capacity - 1);
 	r->slots[r->head] = msg;
 	WRITE_ONCE(r->taken, r->taken - 1);
+	WRITE_ONCE(r->taken_bytes, r->taken_bytes - msg->len);
 	WRITE_ONCE(r->len, r->len + 1);
-}
-
-static void eq_ring_store_config(struct eq_ring *r,
-				 const struct elasticq_config *cfg)
-{
-	r->cfg = *cfg;
-	/* The fields the lockless hints read, published whole. */
-	WRITE_ONCE(r->cfg.max_capacity, cfg->max_capacity);
-	WRITE_ONCE(r->cfg.max_bytes, cfg->max_bytes);
-	WRITE_ONCE(r->cfg.max_msg_size, cfg->max_msg_size);
-	WRITE_ONCE(r->cfg.full_policy, cfg->full_policy);
 }
 
 /**
@@ -373,7 +406,6 @@ int eq_ring_set_config(struct eq_ring *r, const struct elasticq_config *cfg)
 			return ret;
 	}
 	eq_ring_store_config(r, cfg);
-	r->cfg.size = sizeof(r->cfg);
 	return 0;
 }
 
@@ -431,11 +463,13 @@ bool eq_ring_has_message(const struct eq_ring *r)
  */
 bool eq_ring_has_room(const struct eq_ring *r, size_t len)
 {
-	u64 occ = (u64)READ_ONCE(r->len) + READ_ONCE(r->taken);
+	u64 occ = READ_ONCE(r->taken), bytes = READ_ONCE(r->taken_bytes);
 
-	if (READ_ONCE(r->cfg.full_policy) == ELASTICQ_FULL_DROP_OLDEST &&
-	    READ_ONCE(r->len))
-		return true;
+	/* Under drop-oldest only taken messages cannot make room. */
+	if (READ_ONCE(r->cfg.full_policy) != ELASTICQ_FULL_DROP_OLDEST) {
+		occ += READ_ONCE(r->len);
+		bytes = READ_ONCE(r->bytes);
+	}
 	return occ < READ_ONCE(r->cfg.max_capacity) &&
-	       READ_ONCE(r->bytes) + len <= READ_ONCE(r->cfg.max_bytes);
+	       bytes + len <= READ_ONCE(r->cfg.max_bytes);
 }

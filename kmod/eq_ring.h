@@ -50,6 +50,7 @@ struct eq_ring {
 	u32 len;			/* queued messages; lockless hint */
 	u32 taken;			/* taken, not yet committed; hint */
 	u64 bytes;			/* payload queued or taken; hint */
+	u64 taken_bytes;		/* payload taken; lockless hint */
 	u64 msg_mem;			/* memory of those messages */
 	u64 high_water;			/* largest occupancy seen */
 	u64 enqueued;

@@ -61,7 +61,7 @@ step "lint: checkpatch --strict on kmod/ and uapi/" "$out/checkpatch.log" \
 step "lint: uapi header compiles standalone as C90 with -Wall" \
 	"$out/uapi.log" make -s uapi-check
 step "build: userspace" "$out/userspace.log" make -s userspace selftests
-step "build: unit tests (ASan, UBSan)" "$out/unit-build.log" make -s unit
+step "build: unit tests (ASan+UBSan, TSan)" "$out/unit-build.log" make -s unit
 
 selftests/run-tests.sh "$build"/core/* > "$out/unit.out" 2>&1
 merge "unit: " "$out/unit.out"

@@ -1,0 +1,132 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * eq_shim.h - the few kernel APIs the queue core (kmod/eq_ring.[ch]) uses,
+ * mapped onto libc, pthreads and __atomic builtins, so the core builds and
+ * runs in userspace under ASan/UBSan/TSan and libFuzzer.
+ *
+ * Every shim header under linux/ just includes this file.  Extras for tests:
+ *   - WARN_ON() prints and counts; eq_shim_warnings() must stay 0.
+ *   - lockdep_assert_held() WARNs unless the calling thread holds the mutex.
+ *   - eq_shim_fail_nth(n): the n-th next allocation fails (n = 1: the next
+ *     one); 0 disarms.  One-shot.
+ *   - eq_shim_live_allocs()/eq_shim_live_bytes(): what is still allocated
+ *     through the shim; eq_shim_alloc_calls(): allocation attempts so far.
+ */
+#ifndef EQ_SHIM_H
+#define EQ_SHIM_H
+
+#include <linux/types.h>	/* the shim's: system __u32/__u64, then us */
+
+#include <errno.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+typedef __u8 u8;
+typedef __u16 u16;
+typedef __u32 u32;
+typedef __u64 u64;
+typedef __s32 s32;
+typedef __s64 s64;
+typedef unsigned int gfp_t;
+
+/* compiler.h */
+#define likely(x)	__builtin_expect(!!(x), 1)
+#define unlikely(x)	__builtin_expect(!!(x), 0)
+#define READ_ONCE(x)	__atomic_load_n(&(x), __ATOMIC_RELAXED)
+#define WRITE_ONCE(x, val) \
+	do { __atomic_store_n(&(x), (val), __ATOMIC_RELAXED); } while (0)
+
+/* bug.h */
+void eq_shim_warn(const char *file, int line, const char *cond);
+unsigned long eq_shim_warnings(void);
+void eq_shim_reset_warnings(void);
+#define WARN_ON(cond) ({						\
+	bool __eq_warn = !!(cond);					\
+	if (unlikely(__eq_warn))					\
+		eq_shim_warn(__FILE__, __LINE__, #cond);		\
+	__eq_warn;							\
+})
+#define WARN_ON_ONCE(cond)	WARN_ON(cond)
+
+/* kernel.h, minmax.h, math64.h */
+#ifndef ARRAY_SIZE
+#define ARRAY_SIZE(a)	(sizeof(a) / sizeof((a)[0]))
+#endif
+#define min(x, y) ({ __typeof__(x) __a = (x); __typeof__(y) __b = (y);	\
+		     __a < __b ? __a : __b; })
+#define max(x, y) ({ __typeof__(x) __a = (x); __typeof__(y) __b = (y);	\
+		     __a > __b ? __a : __b; })
+#define min_t(t, x, y)	min((t)(x), (t)(y))
+#define max_t(t, x, y)	max((t)(x), (t)(y))
+#define max3(x, y, z)	max((__typeof__(x))max(x, y), z)
+#define min3(x, y, z)	min((__typeof__(x))min(x, y), z)
+#define clamp(v, lo, hi) min((__typeof__(v))max(v, lo), hi)
+
+static inline u64 div_u64(u64 dividend, u32 divisor)
+{
+	return dividend / divisor;
+}
+
+/* overflow.h: saturating, like the kernel's */
+#define check_mul_overflow(a, b, d)	__builtin_mul_overflow(a, b, d)
+#define check_add_overflow(a, b, d)	__builtin_add_overflow(a, b, d)
+static inline size_t size_mul(size_t a, size_t b)
+{
+	size_t r;
+
+	return __builtin_mul_overflow(a, b, &r) ? SIZE_MAX : r;
+}
+static inline size_t size_add(size_t a, size_t b)
+{
+	size_t r;
+
+	return __builtin_add_overflow(a, b, &r) ? SIZE_MAX : r;
+}
+#define flex_array_size(p, member, count) \
+	size_mul(count, sizeof(*(p)->member))
+#define struct_size(p, member, count) \
+	size_add(sizeof(*(p)), flex_array_size(p, member, count))
+
+/* gfp.h, slab.h, mm.h */
+#define __GFP_ZERO		0x1u
+#define __GFP_NOWARN		0x2u
+#define __GFP_ACCOUNT		0x4u
+#define GFP_KERNEL		0x10u
+#define GFP_NOWAIT		0x20u
+#define GFP_KERNEL_ACCOUNT	(GFP_KERNEL | __GFP_ACCOUNT)
+
+void *kmalloc(size_t size, gfp_t flags);
+void *kvmalloc(size_t size, gfp_t flags);
+void *kvmalloc_array(size_t n, size_t size, gfp_t flags);
+void kfree(const void *p);
+void kvfree(const void *p);
+#define kzalloc(size, flags)	kmalloc(size, (flags) | __GFP_ZERO)
+#define kvzalloc(size, flags)	kvmalloc(size, (flags) | __GFP_ZERO)
+
+void eq_shim_fail_nth(long n);
+long eq_shim_live_allocs(void);
+size_t eq_shim_live_bytes(void);
+unsigned long eq_shim_alloc_calls(void);
+extern long eq_shim_fail_countdown;	/* use eq_shim_fail_nth() */
+
+/* mutex.h, lockdep.h: error-checking mutex plus owner */
+struct mutex {
+	pthread_mutex_t m;
+	const void *owner;	/* &eq_shim_self of the holder, or NULL */
+};
+
+void mutex_init(struct mutex *lock);
+void mutex_destroy(struct mutex *lock);
+void mutex_lock(struct mutex *lock);
+int mutex_trylock(struct mutex *lock);
+void mutex_unlock(struct mutex *lock);
+bool mutex_is_locked(struct mutex *lock);
+bool eq_shim_mutex_held(const struct mutex *lock);
+#define lockdep_assert_held(l)		((void)WARN_ON(!eq_shim_mutex_held(l)))
+#define lockdep_assert_not_held(l)	((void)WARN_ON(eq_shim_mutex_held(l)))
+
+#endif /* EQ_SHIM_H */
