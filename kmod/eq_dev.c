@@ -54,10 +54,13 @@ static bool eq_dev_nonblock(struct kiocb *iocb)
 static ssize_t eq_dev_write_iter(struct kiocb *iocb, struct iov_iter *from)
 {
 	struct eq_file *ef = iocb->ki_filp->private_data;
+	ssize_t ret;
 
-	if (!test_and_set_bit(EQ_ROLE_PRODUCER, &ef->roles))
+	ret = eq_queue_push_iter(ef->queue, from, eq_dev_nonblock(iocb),
+				 iocb->ki_flags & IOCB_NOWAIT);
+	if (ret >= 0 && !test_and_set_bit(EQ_ROLE_PRODUCER, &ef->roles))
 		atomic_inc(&ef->queue->producers);
-	return eq_queue_push_iter(ef->queue, from, eq_dev_nonblock(iocb));
+	return ret;
 }
 
 static ssize_t eq_dev_read_iter(struct kiocb *iocb, struct iov_iter *to)
@@ -67,7 +70,8 @@ static ssize_t eq_dev_read_iter(struct kiocb *iocb, struct iov_iter *to)
 	/* The first read claims the consumer role, so `cat` just works. */
 	if (!test_and_set_bit(EQ_ROLE_CONSUMER, &ef->roles))
 		atomic_inc(&ef->queue->consumers);
-	return eq_queue_pop_iter(ef->queue, to, eq_dev_nonblock(iocb));
+	return eq_queue_pop_iter(ef->queue, to, eq_dev_nonblock(iocb),
+				 iocb->ki_flags & IOCB_NOWAIT);
 }
 
 static __poll_t eq_dev_poll(struct file *file, poll_table *wait)

@@ -47,19 +47,32 @@ static int eq_ioctl_copy_out(void __user *arg, void *src, size_t ksize,
 	return 0;
 }
 
+/*
+ * The GET ioctls read only @size and @flags (the first 8 bytes) of the
+ * caller's struct; the rest is output.
+ */
+static int eq_ioctl_get_head(unsigned int cmd, void __user *arg, size_t ver0)
+{
+	u32 head[2];
+
+	if (_IOC_SIZE(cmd) < ver0)
+		return -EINVAL;
+	if (copy_from_user(head, arg, sizeof(head)))
+		return -EFAULT;
+	if (head[0] != _IOC_SIZE(cmd) || head[1])
+		return -EINVAL;
+	return 0;
+}
+
 static int eq_ioctl_get_stats(struct eq_queue *q, unsigned int cmd,
 			      void __user *arg)
 {
 	struct elasticq_stats st = {};
 	int ret;
 
-	ret = eq_ioctl_copy_in(&st, sizeof(st), ELASTICQ_STATS_SIZE_VER0,
-			       cmd, arg);
+	ret = eq_ioctl_get_head(cmd, arg, ELASTICQ_STATS_SIZE_VER0);
 	if (ret)
 		return ret;
-	if (st.flags)
-		return -EINVAL;
-	memset(&st, 0, sizeof(st));
 	eq_queue_get_stats(q, &st);
 	return eq_ioctl_copy_out(arg, &st, sizeof(st), cmd);
 }
@@ -70,13 +83,9 @@ static int eq_ioctl_get_config(struct eq_queue *q, unsigned int cmd,
 	struct elasticq_config cfg = {};
 	int ret;
 
-	ret = eq_ioctl_copy_in(&cfg, sizeof(cfg), ELASTICQ_CONFIG_SIZE_VER0,
-			       cmd, arg);
+	ret = eq_ioctl_get_head(cmd, arg, ELASTICQ_CONFIG_SIZE_VER0);
 	if (ret)
 		return ret;
-	if (cfg.flags)
-		return -EINVAL;
-	memset(&cfg, 0, sizeof(cfg));
 	eq_queue_get_config(q, &cfg);
 	return eq_ioctl_copy_out(arg, &cfg, sizeof(cfg), cmd);
 }

@@ -50,9 +50,9 @@ void eq_queue_destroy(struct eq_queue *q)
 }
 
 /* IOCB_NOWAIT callers must not sleep on the mutex either. */
-static int eq_queue_lock(struct eq_queue *q, bool nonblock)
+static int eq_queue_lock(struct eq_queue *q, bool nowait)
 {
-	if (!nonblock) {
+	if (!nowait) {
 		mutex_lock(&q->ring.lock);
 		return 0;
 	}
@@ -70,9 +70,15 @@ static long eq_timeout_jiffies(u64 ns)
 
 	if (ns == ELASTICQ_TIMEOUT_NONE)
 		return MAX_SCHEDULE_TIMEOUT;
+	/*
+	 * At least @ns: round up, and add one because schedule_timeout(j)
+	 * may end j - 1 jiffies (plus a fraction) from now.
+	 */
 	j = nsecs_to_jiffies64(ns);
-	if (ns && !j)
-		j = 1;
+	if (jiffies64_to_nsecs(j) < ns)
+		j++;
+	if (ns)
+		j++;
 	return min_t(u64, j, MAX_SCHEDULE_TIMEOUT - 1);
 }
 
@@ -96,6 +102,7 @@ static int eq_wait_result(long ret, long *left)
  * @q:        the queue
  * @from:     the payload, gathered from all its segments
  * @nonblock: fail with -EAGAIN instead of sleeping (O_NONBLOCK, IOCB_NOWAIT)
+ * @nowait:   fail with -EAGAIN instead of sleeping on the lock (IOCB_NOWAIT)
  *
  * Return: the message length; -EMSGSIZE if it is too large; -EFAULT if
  * @from faults; -ENOMEM; -EAGAIN if full and @nonblock or the policy is
@@ -103,13 +110,13 @@ static int eq_wait_result(long ret, long *left)
  * On error nothing was enqueued.
  */
 ssize_t eq_queue_push_iter(struct eq_queue *q, struct iov_iter *from,
-			   bool nonblock)
+			   bool nonblock, bool nowait)
 {
 	size_t len = iov_iter_count(from);
 	struct eq_ring *r = &q->ring;
 	struct eq_msg *msg;
 	long left, waited;
-	bool dropped;
+	u64 dropped;
 	int ret;
 
 	if (len > eq_ring_max_msg(r))
@@ -124,12 +131,12 @@ ssize_t eq_queue_push_iter(struct eq_queue *q, struct iov_iter *from,
 
 	left = eq_timeout_jiffies(READ_ONCE(r->cfg.push_timeout_ns));
 	for (;;) {
-		ret = eq_queue_lock(q, nonblock);
+		ret = eq_queue_lock(q, nowait);
 		if (ret)
 			break;
 		dropped = r->dropped;
 		ret = eq_ring_push(r, msg);
-		dropped = dropped != r->dropped;
+		dropped = r->dropped - dropped;
 		if (ret == -EAGAIN &&
 		    (nonblock || r->cfg.full_policy == ELASTICQ_FULL_REJECT))
 			eq_ring_count_rejected(r);
@@ -139,7 +146,8 @@ ssize_t eq_queue_push_iter(struct eq_queue *q, struct iov_iter *from,
 		    READ_ONCE(r->cfg.full_policy) == ELASTICQ_FULL_REJECT)
 			break;
 		waited = wait_event_interruptible_timeout(q->writers,
-							  eq_ring_has_room(r, len),
+							  eq_ring_has_room(r, len) ||
+							  len > eq_ring_max_msg(r),
 							  left);
 		ret = eq_wait_result(waited, &left);
 		if (ret) {
@@ -166,6 +174,7 @@ ssize_t eq_queue_push_iter(struct eq_queue *q, struct iov_iter *from,
  * @q:        the queue
  * @to:       the destination; it must hold the whole message
  * @nonblock: fail with -EAGAIN instead of sleeping
+ * @nowait:   fail with -EAGAIN instead of sleeping on the lock (IOCB_NOWAIT)
  *
  * Return: the message length; -EMSGSIZE if @to is smaller than the message
  * (which stays queued); -EFAULT if @to faults (the message stays queued);
@@ -173,7 +182,7 @@ ssize_t eq_queue_push_iter(struct eq_queue *q, struct iov_iter *from,
  * -ERESTARTSYS on a signal.
  */
 ssize_t eq_queue_pop_iter(struct eq_queue *q, struct iov_iter *to,
-			  bool nonblock)
+			  bool nonblock, bool nowait)
 {
 	struct eq_ring *r = &q->ring;
 	struct eq_msg *msg;
@@ -182,7 +191,7 @@ ssize_t eq_queue_pop_iter(struct eq_queue *q, struct iov_iter *to,
 
 	left = eq_timeout_jiffies(READ_ONCE(r->cfg.pop_timeout_ns));
 	for (;;) {
-		ret = eq_queue_lock(q, nonblock);
+		ret = eq_queue_lock(q, nowait);
 		if (ret)
 			return ret;
 		msg = eq_ring_peek(r);
@@ -210,6 +219,8 @@ ssize_t eq_queue_pop_iter(struct eq_queue *q, struct iov_iter *to,
 		eq_ring_untake(r, msg);
 		mutex_unlock(&r->lock);
 		wake_up_interruptible_poll(&q->readers, EPOLLIN | EPOLLRDNORM);
+		/* A drop-oldest writer may drop it now. */
+		wake_up_interruptible_poll(&q->writers, EPOLLOUT | EPOLLWRNORM);
 		return -EFAULT;
 	}
 	mutex_lock(&r->lock);
@@ -239,7 +250,7 @@ __poll_t eq_queue_poll(struct eq_queue *q, struct file *file,
 	poll_wait(file, &q->writers, wait);
 	if (eq_ring_has_message(&q->ring))
 		events |= EPOLLIN | EPOLLRDNORM;
-	if (eq_ring_has_room(&q->ring, 0))
+	if (eq_ring_has_room(&q->ring, eq_ring_max_msg(&q->ring)))
 		events |= EPOLLOUT | EPOLLWRNORM;
 	return events;
 }

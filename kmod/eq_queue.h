@@ -36,9 +36,9 @@ struct eq_queue *eq_queue_create(const struct elasticq_config *cfg);
 void eq_queue_destroy(struct eq_queue *q);
 
 ssize_t eq_queue_push_iter(struct eq_queue *q, struct iov_iter *from,
-			   bool nonblock);
+			   bool nonblock, bool nowait);
 ssize_t eq_queue_pop_iter(struct eq_queue *q, struct iov_iter *to,
-			  bool nonblock);
+			  bool nonblock, bool nowait);
 __poll_t eq_queue_poll(struct eq_queue *q, struct file *file,
 		       poll_table *wait);
 

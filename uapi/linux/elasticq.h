@@ -48,7 +48,8 @@
  * @max_capacity:	the ring never grows beyond this; >= min
  * @growth_pct:		grow factor in percent, > 100 (150 means 1.5x)
  * @shrink_pct:		shrink when a pop leaves len <= capacity * pct / 100;
- *			1..99
+ *			1..99, and shrink_pct * growth_pct < 10000 so that a
+ *			shrink never leaves a large ring full
  * @max_msg_size:	largest message in bytes, 1..ELASTICQ_MSG_SIZE_LIMIT
  * @max_bytes:		payload bytes that may be queued at once, > 0
  * @push_timeout_ns:	how long a blocking push waits for space
