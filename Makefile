@@ -15,10 +15,10 @@ CHECKPATCH := $(EQ_CACHE)/linux-source/scripts/checkpatch.pl
 # The running kernel's build tree if it has one, else the newest installed.
 KDIR ?= $(firstword $(wildcard /lib/modules/$(shell uname -r)/build) \
 	$(shell ls -d /lib/modules/*/build 2>/dev/null | sort -V | tail -n 1))
-# The kernels `make check` boots.
+# The Debian kernels `make check` boots (and the debug kernels it builds).
 KVERS ?= $(shell selftests/vm/kernels.sh)
-# One of them for `make run`.
-KVER ?= $(lastword $(KVERS))
+# The kernel for `make run`: the newest generic Debian one.
+KVER ?= $(lastword $(filter-out %-rt-amd64,$(KVERS)))
 
 CC ?= cc
 CFLAGS ?= -O2 -g
@@ -72,24 +72,27 @@ $(BUILD)/core/ring_test_tsan: $(UNIT_DEPS)
 	@mkdir -p $(@D)
 	$(UNIT_CC) -fsanitize=thread
 
-# The module for kernel $(KVER), built in a tree of links under $(BUILD) so
-# that builds for several kernels do not share objects.
-KMOD_TREE = $(BUILD)/kmod-$(KVER)
-module-for:
-	@mkdir -p $(KMOD_TREE)/kmod
-	@ln -sf $(addprefix $(CURDIR)/,$(wildcard kmod/*.c kmod/*.h) kmod/Kbuild) $(KMOD_TREE)/kmod/
-	@ln -sfn $(CURDIR)/uapi $(KMOD_TREE)/uapi
-	@echo 'obj-m := kmod/' > $(KMOD_TREE)/Kbuild
-	$(MAKE) -C /lib/modules/$(KVER)/build M=$(CURDIR)/$(KMOD_TREE) W=1 \
-		KCFLAGS=-Werror modules
+# The module for one kernel (MOD_KDIR, its build tree), built in a tree of
+# links under $(BUILD)/kmod-$(MOD_NAME) so that builds for several kernels
+# do not share objects.
+MOD_NAME ?= $(KVER)
+MOD_KDIR ?= /lib/modules/$(KVER)/build
+KMOD_TREE = $(BUILD)/kmod-$(MOD_NAME)
+define link_tree
+	@mkdir -p $(1)/kmod
+	@ln -sf $(addprefix $(CURDIR)/,$(wildcard kmod/*.c kmod/*.h) kmod/Kbuild) $(1)/kmod/
+	@ln -sfn $(CURDIR)/uapi $(1)/uapi
+	@echo 'obj-m := kmod/' > $(1)/Kbuild
+endef
 
-# sparse on every file of the module for $(KVER); prints what it reports.
+module-for:
+	$(call link_tree,$(KMOD_TREE))
+	$(MAKE) -C $(MOD_KDIR) M=$(CURDIR)/$(KMOD_TREE) W=1 KCFLAGS=-Werror modules
+
+# sparse on every file of the module for that kernel; prints what it reports.
 sparse:
-	@mkdir -p $(KMOD_TREE)-sparse/kmod
-	@ln -sf $(addprefix $(CURDIR)/,$(wildcard kmod/*.c kmod/*.h) kmod/Kbuild) $(KMOD_TREE)-sparse/kmod/
-	@ln -sfn $(CURDIR)/uapi $(KMOD_TREE)-sparse/uapi
-	@echo 'obj-m := kmod/' > $(KMOD_TREE)-sparse/Kbuild
-	@$(MAKE) -s -C /lib/modules/$(KVER)/build M=$(CURDIR)/$(KMOD_TREE)-sparse \
+	$(call link_tree,$(KMOD_TREE)-sparse)
+	@$(MAKE) -s -C $(MOD_KDIR) M=$(CURDIR)/$(KMOD_TREE)-sparse \
 		C=2 modules 2>&1 | grep -v -e '^  CHECK' -e 'Skipping BTF' || true
 
 checkpatch:
@@ -106,8 +109,9 @@ lint: deps checkpatch uapi-check
 deps:
 	@selftests/vm/deps.sh
 
+# LANES="6.1.0-56-amd64 kasan" runs only those lanes (all by default).
 check: deps
-	@KVERS="$(KVERS)" EQ_BUILD=$(BUILD) selftests/check.sh
+	@KVERS="$(KVERS)" LANES="$(LANES)" EQ_BUILD=$(BUILD) selftests/check.sh
 
 run: deps userspace module-for
 	@selftests/vm/run-vm.sh -k $(KVER) -o $(BUILD)/run -t 600 \

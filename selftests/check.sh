@@ -4,8 +4,10 @@
 # `make check`: every test of elasticq as one TAP stream.
 #   1. lint: checkpatch --strict, sparse, W=1 -Werror builds, uapi as C90
 #   2. the queue core's unit tests in userspace under ASan and UBSan
-#   3. for each kernel in $KVERS: build the module, boot the kernel under
-#      QEMU, load the module, run the kselftests, check the kernel log
+#   3. for each kernel (lane): Debian's 6.1 and 6.12, generic and PREEMPT_RT
+#      ($KVERS): build the module, boot the kernel under QEMU, load the
+#      module, run the kselftests, check the kernel log
+# $LANES, if set, names the lanes to run (e.g. "6.1.0-56-amd64 kasan").
 # The last line is "N passed, N failed"; the exit status is non-zero if
 # anything failed.
 set -uo pipefail
@@ -66,27 +68,44 @@ step "build: unit tests (ASan+UBSan, TSan)" "$out/unit-build.log" make -s unit
 selftests/run-tests.sh "$build"/core/* > "$out/unit.out" 2>&1
 merge "unit: " "$out/unit.out"
 
+# lane NAME BOOT_OPTION BOOT_ARG MOD_KDIR [EXTRA_GUEST_TESTS...]: build the
+# module for one kernel, boot it, run every test, check the kernel log.
+lane() {
+	local name=$1 bootopt=$2 bootarg=$3 kdir=$4 vmout=$out/vm-$1 rc
+	shift 4
+	local ko=$build/kmod-$name/kmod/elasticq.ko tests=("$build"/selftests/*)
+
+	step "$name: module builds with W=1 -Werror" "$out/$name-build.log" \
+		make -s module-for MOD_NAME="$name" MOD_KDIR="$kdir"
+	[ -e "$ko" ] || return
+	rm -rf "$vmout" && mkdir -p "$vmout"
+	selftests/vm/run-vm.sh "$bootopt" "$bootarg" -o "$vmout" \
+		-t "${VM_TIMEOUT:-2400}" -m "$PWD/$ko" -- \
+		sh -c '[ -w /sys/kernel/debug/kmemleak ] &&
+			echo clear > /sys/kernel/debug/kmemleak
+			exec selftests/run-tests.sh "$@"' guest \
+		"${tests[@]}" "$@" > "$vmout/tests.out" 2> "$vmout/run-vm.log"
+	rc=$?
+	merge "$name: " "$vmout/tests.out"
+	if [ "$(grep -c '^### end ' "$vmout/tests.out")" -ne $((${#tests[@]} + $#)) ]; then
+		point fail "$name: every test binary ran" "$vmout/run-vm.log"
+	fi
+	case $rc in
+	0) point ok "$name: kernel log clean (no oops, warning, lockdep, stall)" ;;
+	124) point fail "$name: VM finished in time" "$vmout/console.log" ;;
+	125) point fail "$name: VM booted and loaded the module" "$vmout/console.log" ;;
+	126) point fail "$name: kernel log clean" "$vmout/kernel-problems.txt" ;;
+	*) point fail "$name: the guest ran the tests (status $rc)" "$vmout/run-vm.log" ;;
+	esac
+}
+
+selected() { [ -z "${LANES:-}" ] || [[ " $LANES " == *" $1 "* ]]; }
+
 for k in "${kvers[@]}"; do
-	ko=$build/kmod-$k/kmod/elasticq.ko
-	step "$k: module builds with W=1 -Werror" "$out/$k-build.log" \
-		make -s module-for KVER="$k"
+	selected "$k" || continue
 	step "$k: sparse reports nothing" "$out/$k-sparse.log" \
 		silent "$out/$k-sparse.out" make -s sparse KVER="$k"
-	[ -e "$ko" ] || continue
-
-	vmout=$out/vm-$k
-	rm -rf "$vmout" && mkdir -p "$vmout"
-	selftests/vm/run-vm.sh -k "$k" -o "$vmout" -t "${VM_TIMEOUT:-1500}" \
-		-m "$PWD/$ko" -- selftests/run-tests.sh "$build"/selftests/* \
-		> "$vmout/tests.out" 2> "$vmout/run-vm.log"
-	rc=$?
-	merge "$k: " "$vmout/tests.out"
-	case $rc in
-	124) point fail "$k: VM finished in time" "$vmout/console.log" ;;
-	125) point fail "$k: VM booted and loaded the module" "$vmout/console.log" ;;
-	126) point fail "$k: kernel log clean" "$vmout/kernel-problems.txt" ;;
-	*) point ok "$k: kernel log clean (no oops, warning, lockdep, stall)" ;;
-	esac
+	lane "$k" -k "$k" "/lib/modules/$k/build"
 done
 
 echo "1..$n"

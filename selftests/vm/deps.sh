@@ -56,9 +56,10 @@ Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
 EOT
 }
 
-# The versioned image package the newest metapackage of a series points to.
+# The versioned image package that the newest metapackage of a series
+# (6.1, 6.12) and flavour (amd64, rt-amd64) points to.
 kernel_pkg() {
-	apt-cache show linux-image-amd64 |
+	apt-cache show "linux-image-$2" |
 		awk -v series="$1" '
 		/^Version:/ { v = $2 }
 		/^Depends:/ { split($2, d, " "); p = d[1]
@@ -69,21 +70,31 @@ kernel_pkg() {
 have_kernel() {
 	local k
 	k=$("$here/kernels.sh")
-	[[ $k =~ (^|$'\n')${1//./\\.}\. ]]
+	[[ $k =~ (^|$'\n')${1//./\\.}\.[^$'\n']*[0-9]-$2($'\n'|$) ]]
+}
+
+kernels_missing() {
+	local series flavour
+	for flavour in amd64 rt-amd64; do
+		for series in 6.1 6.12; do
+			have_kernel "$series" "$flavour" || echo "$series $flavour"
+		done
+	done
 }
 
 need=$(missing_pkgs "${pkgs[@]}")
-if [ -n "$need" ] || ! have_kernel 6.1 || ! have_kernel 6.12; then
+kneed=$(kernels_missing)
+if [ -n "$need" ] || [ -n "$kneed" ]; then
 	add_backports || true
 	log "apt-get update"
 	apt-get update -qq
 	kpkgs=()
-	for series in 6.1 6.12; do
-		have_kernel "$series" && continue
-		img=$(kernel_pkg "$series")
-		[ -n "$img" ] || { log "no $series kernel in apt"; exit 1; }
+	while read -r series flavour; do
+		[ -n "$series" ] || continue
+		img=$(kernel_pkg "$series" "$flavour")
+		[ -n "$img" ] || { log "no $series $flavour kernel in apt"; exit 1; }
 		kpkgs+=("$img" "${img/linux-image-/linux-headers-}")
-	done
+	done <<< "$kneed"
 	log "installing: $need ${kpkgs[*]}"
 	# shellcheck disable=SC2086
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
