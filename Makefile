@@ -4,6 +4,7 @@
 # make check      every test, in QEMU on Debian's 6.1 and 6.12 kernels
 # make run        boot a VM with the module loaded and run the demo
 # make lint       checkpatch --strict, sparse, uapi C90 check
+# make fuzz       fuzz the queue core (FUZZ_SECONDS=600), growing the corpus
 # make deps       install what the above need (run by check and run)
 
 EQ_CACHE ?= /var/cache/elasticq
@@ -32,7 +33,7 @@ SELFTESTS := $(patsubst selftests/elasticq/%.c,$(BUILD)/selftests/%, \
 UNIT_SRCS := kmod/eq_ring.c selftests/core/shim/shim.c
 
 .PHONY: all module userspace selftests unit deps check run lint checkpatch \
-	sparse uapi-check module-for clean
+	sparse uapi-check module-for fuzz clean
 
 all: module userspace uapi-check
 
@@ -108,6 +109,11 @@ lint: deps checkpatch uapi-check
 
 deps:
 	@selftests/vm/deps.sh
+
+# Fuzz the queue core for FUZZ_SECONDS and keep what is new in the corpus.
+FUZZ_SECONDS ?= 600
+fuzz: deps
+	@selftests/fuzz/run.sh --update-corpus $(FUZZ_SECONDS)
 
 # LANES="6.1.0-56-amd64 kasan" runs only those lanes (all by default).
 check: deps

@@ -3,7 +3,8 @@
 #
 # `make check`: every test of elasticq as one TAP stream.
 #   1. lint: checkpatch --strict, sparse, W=1 -Werror builds, uapi as C90
-#   2. the queue core's unit tests in userspace under ASan and UBSan
+#   2. the queue core's unit tests in userspace under ASan+UBSan and TSan,
+#      its fuzz corpus replayed and $FUZZ_SECONDS (60) of libFuzzer
 #   3. for each kernel (lane): Debian's 6.1 and 6.12, generic and PREEMPT_RT
 #      ($KVERS): build the module, boot the kernel under QEMU, load the
 #      module, run the kselftests, check the kernel log
@@ -67,6 +68,18 @@ step "build: unit tests (ASan+UBSan, TSan)" "$out/unit-build.log" make -s unit
 
 selftests/run-tests.sh "$build"/core/* > "$out/unit.out" 2>&1
 merge "unit: " "$out/unit.out"
+
+# The core under libFuzzer against its reference model: the corpus replayed
+# (gcc, ASan+UBSan), then a short fuzzing run from it (clang).
+{
+	echo "### begin fuzz-replay"
+	selftests/fuzz/run.sh --replay
+	echo "### end fuzz-replay rc=$?"
+	echo "### begin ring_fuzz"
+	selftests/fuzz/run.sh "${FUZZ_SECONDS:-60}"
+	echo "### end ring_fuzz rc=$?"
+} > "$out/fuzz.out" 2>&1
+merge "unit: " "$out/fuzz.out"
 
 # lane NAME BOOT_OPTION BOOT_ARG MOD_KDIR [EXTRA_GUEST_TESTS...]: build the
 # module for one kernel, boot it, run every test, check the kernel log.

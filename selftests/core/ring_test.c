@@ -289,8 +289,8 @@ static void m_drop_head(struct model *m)
 
 /*
  * Drop-oldest cannot make room when the taken messages alone hold too much;
- * eq_ring_push() then drops queued messages anyway and still fails (known
- * bug, see the test drop_oldest_fail_leaves_ring_unchanged).
+ * eq_ring_push() must then fail without dropping anything (see the test
+ * drop_oldest_fail_leaves_ring_unchanged).
  */
 static bool m_drop_cannot_help(const struct model *m, u32 len)
 {
@@ -1247,8 +1247,8 @@ TEST_F(ring, drop_oldest_skips_taken)
 /*
  * Drop-oldest when the taken messages alone keep the ring full: dropping the
  * queued ones cannot make room.  eq_ring_push() documents "On error the ring
- * is unchanged", but today it drops them all and then returns -EAGAIN, so
- * messages are lost although the push failed.
+ * is unchanged": it must not drop them and then fail with -EAGAIN (it once
+ * did, losing messages although the push failed).
  */
 TEST_F(ring, drop_oldest_fail_leaves_ring_unchanged)
 {
@@ -2065,8 +2065,8 @@ static void *hint_reader(void *arg)
 
 /*
  * set_config under the lock against the lockless hints.  Only TSan can see
- * a failure here: eq_ring_store_config() copies the config with a plain
- * struct assignment over the fields the hints READ_ONCE().
+ * a failure here: eq_ring_store_config() must publish the fields the hints
+ * READ_ONCE() with WRITE_ONCE (it once used a plain struct assignment).
  */
 TEST_F(ring, threads_set_config_vs_hints)
 {
