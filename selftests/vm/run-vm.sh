@@ -5,6 +5,10 @@
 # read-only over virtio-9p, optionally insmod a module, run one command in
 # the guest and report its output, exit code and any kernel problem reports.
 # The host kernel cannot load modules, hence the VM.
+#
+# -k KVER boots /boot/vmlinuz-KVER with its virtio and 9p modules in the
+# initramfs; -K BUILD_TREE boots a self-built kernel (debug-kernel.sh) that
+# has them built in, with an initramfs that holds no modules.
 set -euo pipefail
 
 SELF=$(readlink -f "${BASH_SOURCE[0]}")
@@ -17,7 +21,7 @@ PROBLEM_RE="${TS}(WARNING:|BUG:)|Oops|kernel BUG at|general protection fault|Ker
 log() { echo "run-vm: $*" >&2; }
 die() { log "$*"; exit 2; }
 usage() {
-	echo "usage: $0 -k KVER -o OUTDIR [-t TIMEOUT_SECONDS] [-m MODULE.ko] [-p \"module params\"] -- CMD [ARGS...]" >&2
+	echo "usage: $0 {-k KVER | -K BUILD_TREE} -o OUTDIR [-t TIMEOUT_SECONDS] [-m MODULE.ko] [-p \"module params\"] -- CMD [ARGS...]" >&2
 	echo "       $0 --scan-only LOGFILE...   (print kernel problem reports; exit 126 if any)" >&2
 	exit 2
 }
@@ -44,10 +48,11 @@ if [[ ${1:-} == --scan-only ]]; then
 	exit 0
 fi
 
-KVER='' OUTDIR='' TIMEOUT=600 MODULE='' PARAMS=''
-while getopts 'k:o:t:m:p:h' opt; do
+KVER='' KTREE='' OUTDIR='' TIMEOUT=600 MODULE='' PARAMS=''
+while getopts 'k:K:o:t:m:p:h' opt; do
 	case $opt in
 	k) KVER=$OPTARG ;;
+	K) KTREE=$OPTARG ;;
 	o) OUTDIR=$OPTARG ;;
 	t) TIMEOUT=$OPTARG ;;
 	m) MODULE=$OPTARG ;;
@@ -56,11 +61,31 @@ while getopts 'k:o:t:m:p:h' opt; do
 	esac
 done
 shift $((OPTIND - 1))
-[[ -n $KVER && -n $OUTDIR && $# -gt 0 ]] || usage
+[[ -n $KVER || -n $KTREE ]] && [[ -n $OUTDIR && $# -gt 0 ]] || usage
+[[ -z $KVER || -z $KTREE ]] || die "-k and -K are exclusive"
 [[ $TIMEOUT =~ ^[0-9]+$ ]] || die "bad timeout: $TIMEOUT"
-KERNEL=/boot/vmlinuz-$KVER
-[[ -r $KERNEL ]] || die "no kernel $KERNEL"
-[[ -d /lib/modules/$KVER ]] || die "no /lib/modules/$KVER"
+if [[ -n $KTREE ]]; then
+	KTREE=$(readlink -f "$KTREE")
+	KERNEL=$KTREE/arch/x86/boot/bzImage
+	[[ -r $KERNEL ]] || die "no kernel $KERNEL"
+	KVER=$(cat "$KTREE/include/config/kernel.release") ||
+		die "no kernel release in $KTREE"
+	# Names the per-kernel cache files (KVM probe result).
+	KID=tree-${KTREE##*/}-$(echo "$KTREE" | sha256sum | cut -c1-8)
+	# Same for every such kernel: busybox and /init, no modules.
+	INITRD=$CACHE/initramfs-builtin.cpio.gz
+	# The pc machine's ACPI _PRT is an AML loop that a KASAN+lockdep kernel
+	# under TCG cannot finish within ACPICA's 30 s loop timeout (twice,
+	# then PCI INTx has no GSI); q35's is a plain table.
+	MACHINE=(-machine q35)
+else
+	KERNEL=/boot/vmlinuz-$KVER
+	[[ -r $KERNEL ]] || die "no kernel $KERNEL"
+	[[ -d /lib/modules/$KVER ]] || die "no /lib/modules/$KVER"
+	KID=$KVER
+	INITRD=$CACHE/initramfs-$KVER.cpio.gz
+	MACHINE=()
+fi
 mkdir -p "$OUTDIR" "$CACHE"
 OUTDIR=$(readlink -f "$OUTDIR")
 TMPD=$(mktemp -d /tmp/run-vm.XXXXXX)
@@ -78,8 +103,17 @@ mount -t devtmpfs devtmpfs /dev
 exec </dev/console >/dev/console 2>&1
 say() { echo "elasticq-init: $*"; }
 # Exiting PID 1 would panic (and look like a kernel problem): power off.
-off() { sync; echo o >/proc/sysrq-trigger; sleep 20; poweroff -f; }
-for m in /lib/modules/*.ko; do insmod "$m" || say "insmod $m failed"; done
+# KCSAN off first: stopping the other CPUs races benignly with them.
+off() {
+	sync
+	K=/newroot/sys/kernel/debug/kcsan
+	[ -e $K ] && echo off >$K
+	echo o >/proc/sysrq-trigger; sleep 20; poweroff -f
+}
+for m in /lib/modules/*.ko; do
+	[ -e "$m" ] || continue # none: the kernel has everything built in
+	insmod "$m" || say "insmod $m failed"
+done
 if grep -q elasticq.probe /proc/cmdline; then say probe-ok; off; fi
 R=/newroot O=/newroot/tmp/results
 OPTS=trans=virtio,version=9p2000.L,msize=512000
@@ -92,8 +126,19 @@ mount -t devpts -o newinstance,ptmxmode=0666 devpts $R/dev/pts
 mount -t tmpfs tmpfs $R/dev/shm
 mount -t mqueue mqueue $R/dev/mqueue
 mount -t debugfs debugfs $R/sys/kernel/debug 2>/dev/null
+# The host directory the command runs in, if the tmpfs below would hide it
+# (a clone under /tmp): kept aside, then put back at its own path.
+KEEP=$(sed -n 's/.*elasticq\.keep=\([^ ]*\).*/\1/p' /proc/cmdline)
+if [ -n "$KEEP" ]; then
+	mkdir -p /keep
+	mount -o bind "$R$KEEP" /keep || say "cannot keep $KEEP"
+fi
 mount -t tmpfs tmpfs $R/tmp
 mount -t tmpfs tmpfs $R/run
+if [ -n "$KEEP" ]; then
+	mkdir -p "$R$KEEP"
+	mount -o move /keep "$R$KEEP" || say "cannot put back $KEEP"
+fi
 mkdir -p $O
 mount -t 9p -o $OPTS results $O || { say "cannot mount results"; off; }
 say root-mounted
@@ -115,9 +160,11 @@ EOF
 }
 
 # Modules needed to reach the 9p root, in load order. modprobe takes one
-# module per call (extra words would be module parameters).
+# module per call (extra words would be module parameters). None for a
+# self-built kernel (-K): it has them built in.
 module_chain() {
 	local m
+	[[ -z $KTREE ]] || return 0
 	for m in virtio_pci 9pnet_virtio 9p; do
 		modprobe -S "$KVER" --show-depends "$m"
 	done | awk '$1 == "insmod" && !seen[$2]++ { print $2 }'
@@ -125,7 +172,7 @@ module_chain() {
 
 build_initramfs() {
 	local img=$1 stage=$TMPD/stage n=10 ko dst
-	exec {lockfd}>"$CACHE/.lock-initramfs-$KVER"
+	exec {lockfd}>"$CACHE/.lock-$(basename "$img" .cpio.gz)"
 	flock "$lockfd"
 	if [[ -s $img && ! $SELF -nt $img ]]; then
 		exec {lockfd}>&-
@@ -148,14 +195,14 @@ build_initramfs() {
 		esac
 		n=$((n + 1))
 	done < <(module_chain)
-	ls "$stage"/lib/modules/*-9p.ko >/dev/null 2>&1 ||
+	[[ -n $KTREE ]] || ls "$stage"/lib/modules/*-9p.ko >/dev/null 2>&1 ||
 		log "warning: 9p.ko not in the module chain (built in?)"
 	(cd "$stage" && find . | cpio -o -H newc -R 0:0 --quiet) | gzip -6 >"$img.tmp.$$"
 	mv "$img.tmp.$$" "$img"
 	exec {lockfd}>&-
 }
 
-QEMU_BASE=(qemu-system-x86_64 -smp 2 -m 2048 -nographic -no-reboot -nodefaults
+QEMU_BASE=(qemu-system-x86_64 "${MACHINE[@]}" -smp 2 -m 2048 -nographic -no-reboot -nodefaults
 	-monitor none -kernel "$KERNEL")
 CMDLINE="console=ttyS0 loglevel=5 panic=-1"
 
@@ -168,8 +215,8 @@ choose_accel() {
 	'') ;;
 	*) die "ELASTICQ_ACCEL must be kvm or tcg" ;;
 	esac
-	cachef=$CACHE/accel-$(uname -r)-$KVER
-	exec {probefd}>"$CACHE/.lock-probe-$KVER"
+	cachef=$CACHE/accel-$(uname -r)-$KID
+	exec {probefd}>"$CACHE/.lock-probe-$KID"
 	flock "$probefd"
 	if [[ ! -s $cachef ]]; then
 		out=tcg
@@ -190,7 +237,6 @@ choose_accel() {
 rm -f "$OUTDIR"/{console.log,qemu.log,output,rc,dmesg.txt,insmod.log,insmod-rc} \
 	"$OUTDIR"/{guest-cmd.sh,guest-insmod.sh,kernel-problems.txt,status}
 
-INITRD=$CACHE/initramfs-$KVER.cpio.gz
 build_initramfs "$INITRD"
 ACCEL=$(choose_accel)
 if [[ $ACCEL == kvm ]]; then
@@ -218,7 +264,11 @@ if [[ -n $MODULE ]]; then
 	} >"$OUTDIR/guest-insmod.sh"
 fi
 CWD=$(pwd -P)
-hidden "$CWD" && log "warning: $CWD is hidden by tmpfs in the guest"
+if hidden "$CWD"; then
+	[[ $CWD =~ ^[A-Za-z0-9/._+-]+$ ]] ||
+		die "$CWD is hidden by the guest's tmpfs and has odd characters"
+	CMDLINE+=" elasticq.keep=$CWD"
+fi
 {
 	echo '#!/bin/bash'
 	printf 'cd %q || exit\n' "$CWD"
