@@ -286,6 +286,7 @@ int eq_ring_push(struct eq_ring *r, struct eq_msg *msg)
 			return -ENOMEM;
 		r->grows++;
 	}
+	msg->seq = r->enqueued;
 	r->slots[eq_ring_wrap(r, r->head + r->len)] = msg;
 	WRITE_ONCE(r->len, r->len + 1);
 	WRITE_ONCE(r->bytes, r->bytes + msg->len);
@@ -366,9 +367,26 @@ void eq_ring_commit(struct eq_ring *r, struct eq_msg *msg)
  */
 void eq_ring_untake(struct eq_ring *r, struct eq_msg *msg)
 {
+	u32 i, pos, next;
+
 	lockdep_assert_held(&r->lock);
+	/*
+	 * Back in front of everything queued after it, but behind messages
+	 * other readers put back that are older still (their copies faulted
+	 * after ours was taken): shift those one slot towards the new head.
+	 * Only put-back messages can be older, so this walks at most as
+	 * many slots as there are concurrent readers.
+	 */
 	r->head = eq_ring_wrap(r, r->head + r->capacity - 1);
-	r->slots[r->head] = msg;
+	pos = r->head;
+	for (i = 0; i < r->len; i++) {
+		next = eq_ring_wrap(r, pos + 1);
+		if (r->slots[next]->seq > msg->seq)
+			break;
+		r->slots[pos] = r->slots[next];
+		pos = next;
+	}
+	r->slots[pos] = msg;
 	WRITE_ONCE(r->taken, r->taken - 1);
 	WRITE_ONCE(r->taken_bytes, r->taken_bytes - msg->len);
 	WRITE_ONCE(r->len, r->len + 1);

@@ -18,11 +18,13 @@
  * struct eq_msg - one queued message
  * @len:	payload length in bytes
  * @flags:	reserved for per-message flags, zero today
+ * @seq:	position in the queue's FIFO order (set by eq_ring_push())
  * @data:	the payload
  */
 struct eq_msg {
 	u32 len;
 	u32 flags;
+	u64 seq;
 	u8 data[];
 };
 

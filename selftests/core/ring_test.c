@@ -1006,6 +1006,25 @@ TEST_F(ring, take_untake_restores_order)
 	ASSERT_EQ(6 + 5, stats(&self->r).dequeued);
 }
 
+/* Several readers whose copies fault put back in any order: FIFO holds. */
+TEST_F(ring, untake_any_order_keeps_fifo)
+{
+	struct elasticq_config c = mk_cfg(8, 8, 64, 200, 25, BIG_BYTES, 0);
+	static const int order[4] = { 0, 2, 1, 3 };
+	struct eq_msg *t[4];
+	u64 i;
+
+	ring_up(_metadata, self, c);
+	for (i = 0; i < 6; i++)
+		ASSERT_EQ(0, push(&self->r, 16, i));
+	for (i = 0; i < 4; i++)
+		t[i] = eq_ring_take(&self->r);
+	for (i = 0; i < 4; i++)
+		eq_ring_untake(&self->r, t[order[i]]);
+	for (i = 0; i < 6; i++)
+		ASSERT_POP(&self->r, i, 16);
+}
+
 TEST_F(ring, take_commit_shrinks)
 {
 	struct elasticq_config c = mk_cfg(4, 4, 64, 200, 25, BIG_BYTES, 0);

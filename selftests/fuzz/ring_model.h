@@ -19,7 +19,9 @@
  *     as a shrink;
  *   - a push refused under the reject policy is counted by the caller
  *     (eq_ring_count_rejected()), the ring itself counts nothing;
- *   - untake puts the message back at the head, whichever taken one it is.
+ *   - untake puts the message back in FIFO order: in front of everything
+ *     queued after it, behind older messages other readers put back (ids
+ *     grow in push order, so that is the first queued id above its own).
  *
  * Include after eq_ring.h (for the shim's u32/u64 and the uapi structs).
  */
@@ -31,7 +33,7 @@
 #include <string.h>
 
 #define RM_PTR_SIZE	sizeof(void *)	/* one slot of the ring */
-#define RM_MSG_HDR	8		/* struct eq_msg: u32 len, u32 flags */
+#define RM_MSG_HDR	16		/* struct eq_msg: u32 len, u32 flags, u64 seq */
 
 struct rm_msg {
 	void *m;	/* the harness's struct eq_msg, compared by identity */
@@ -283,8 +285,11 @@ static inline bool rm_take(struct rm *m, struct rm_msg *out)
 static inline void rm_untake(struct rm *m, u32 idx)
 {
 	struct rm_msg e = rm_remove(m->taken, &m->ntaken, idx);
+	u32 at = 0;
 
-	rm_insert(&m->q, &m->len, &m->q_size, 0, e);
+	while (at < m->len && m->q[at].id < e.id)
+		at++;
+	rm_insert(&m->q, &m->len, &m->q_size, at, e);
 }
 
 /* The pop proper: the commit of taken[idx], then maybe one shrink. */
