@@ -6,8 +6,10 @@
 #   2. the queue core's unit tests in userspace under ASan+UBSan and TSan,
 #      its fuzz corpus replayed and $FUZZ_SECONDS (60) of libFuzzer
 #   3. for each kernel (lane): Debian's 6.1 and 6.12, generic and PREEMPT_RT
-#      ($KVERS): build the module, boot the kernel under QEMU, load the
-#      module, run the kselftests, check the kernel log
+#      ($KVERS), then the KASAN+lockdep and KCSAN kernels built from
+#      linux-source-6.1: build the module, boot the kernel under QEMU, load
+#      the module, run the kselftests, check the kernel log (and, in the
+#      KASAN kernel, that kmemleak finds nothing of elasticq's)
 # $LANES, if set, names the lanes to run (e.g. "6.1.0-56-amd64 kasan").
 # The last line is "N passed, N failed"; the exit status is non-zero if
 # anything failed.
@@ -119,6 +121,21 @@ for k in "${kvers[@]}"; do
 	step "$k: sparse reports nothing" "$out/$k-sparse.log" \
 		silent "$out/$k-sparse.out" make -s sparse KVER="$k"
 	lane "$k" -k "$k" "/lib/modules/$k/build"
+done
+
+# The debug kernels (debug-kernel.sh builds them once and caches them):
+# KASAN+lockdep+kmemleak+failslab, then KCSAN.  After the tests in the
+# kmemleak kernel, a scan must find nothing elasticq allocated.
+for flavour in kasan kcsan; do
+	selected "$flavour" || continue
+	if ! tree=$(selftests/vm/debug-kernel.sh "$flavour" 2> "$out/$flavour-kernel.log"); then
+		point fail "$flavour: debug kernel builds" "$out/$flavour-kernel.log"
+		continue
+	fi
+	point ok "$flavour: debug kernel builds ($(cat "$tree/include/config/kernel.release"))"
+	extra=()
+	[ "$flavour" = kasan ] && extra=(selftests/vm/kmemleak-check.sh)
+	lane "$flavour" -K "$tree" "$tree" "${extra[@]}"
 done
 
 echo "1..$n"
