@@ -6,6 +6,7 @@
 #define _EQ_DEV_H
 
 #include <linux/fs.h>
+#include <linux/mutex.h>
 
 #include "eq_queue.h"
 
@@ -15,16 +16,28 @@
 
 /**
  * struct eq_file - per open file state (file->private_data)
- * @queue:	the queue the file is bound to, for the life of the file
- * @roles:	EQ_ROLE_* bits, set once (test_and_set_bit), cleared at release
+ * @lock:	serialises binding (ATTACH) and the first claim of each role
+ * @queue:	the queue the file is bound to, with a reference.  Starts as
+ *		the default queue and changes at most once, by ATTACH under
+ *		@lock, and only while @roles is 0; so once a role bit is set
+ *		it is final and may be read without @lock (READ_ONCE)
+ * @roles:	EQ_ROLE_* bits, set under @lock, never cleared
+ * @attached:	ATTACH was done; under @lock
  */
 struct eq_file {
+	struct mutex lock;		/* see above */
 	struct eq_queue *queue;
 	unsigned long roles;
+	bool attached;
 };
 
-int eq_dev_register(struct eq_queue *default_queue, umode_t mode);
+int eq_dev_register(umode_t mode);
 void eq_dev_unregister(void);
+
+struct eq_queue *eq_file_claim(struct eq_file *ef, int role);
+int eq_file_attach(struct eq_file *ef, struct file *file,
+		   const struct elasticq_attach *a,
+		   const struct elasticq_config *cfg);
 
 long eq_ioctl(struct file *file, unsigned int cmd, unsigned long arg);
 

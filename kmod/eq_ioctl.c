@@ -7,10 +7,11 @@
  * built in a zeroed kernel struct and copied out, zero-extended to the
  * caller's size, so no kernel memory ever leaks.
  */
-#include <linux/capability.h>
 #include <linux/uaccess.h>
 
+#include "eq_batch.h"
 #include "eq_dev.h"
+#include "eq_registry.h"
 
 /* A command without its size bits: the struct size may vary, see above. */
 #define EQ_IOC_SIZELESS(cmd)	((cmd) & ~(_IOC_SIZEMASK << _IOC_SIZESHIFT))
@@ -96,14 +97,162 @@ static int eq_ioctl_set_config(struct eq_queue *q, unsigned int cmd,
 	struct elasticq_config cfg;
 	int ret;
 
-	/* The default queue belongs to whoever loaded the module: root. */
-	if (!capable(CAP_SYS_ADMIN))
-		return -EPERM;
 	ret = eq_ioctl_copy_in(&cfg, sizeof(cfg), ELASTICQ_CONFIG_SIZE_VER0,
 			       cmd, arg);
 	if (ret)
 		return ret;
-	return eq_queue_set_config(q, &cfg);
+	return eq_registry_set_config(q, &cfg);
+}
+
+static bool eq_all_zero(const void *p, size_t len)
+{
+	return !memchr_inv(p, 0, len);
+}
+
+/*
+ * A config passed by pointer: its own first field says how large it is.
+ * Sizes beyond a page are refused (E2BIG) rather than scanned.
+ */
+static int eq_ioctl_copy_config(struct elasticq_config *cfg, u64 uptr)
+{
+	void __user *arg = u64_to_user_ptr(uptr);
+	u32 usize;
+	int ret;
+
+	if (get_user(usize, (u32 __user *)arg))
+		return -EFAULT;
+	if (usize < ELASTICQ_CONFIG_SIZE_VER0)
+		return -EINVAL;
+	if (usize > PAGE_SIZE)
+		return -E2BIG;
+	ret = copy_struct_from_user(cfg, sizeof(*cfg), arg, usize);
+	if (ret)
+		return ret;
+	cfg->size = sizeof(*cfg);
+	return 0;
+}
+
+static int eq_ioctl_attach(struct file *file, unsigned int cmd,
+			   void __user *arg)
+{
+	bool create;
+	struct elasticq_attach a;
+	struct elasticq_config cfg;
+	int ret;
+
+	ret = eq_ioctl_copy_in(&a, sizeof(a), ELASTICQ_ATTACH_SIZE_VER0, cmd,
+			       arg);
+	if (ret)
+		return ret;
+	create = a.flags & ELASTICQ_ATTACH_CREATE;
+	if (a.flags & ~(ELASTICQ_ATTACH_CREATE | ELASTICQ_ATTACH_EXCL) ||
+	    ((a.flags & ELASTICQ_ATTACH_EXCL) && !create) ||
+	    a.mode > 0777 || (!create && (a.mode || a.config)) ||
+	    a.reserved0 || !eq_all_zero(a.reserved, sizeof(a.reserved)))
+		return -EINVAL;
+	ret = eq_registry_check_name(a.name);
+	if (ret)
+		return ret;
+	if (a.config) {
+		ret = eq_ioctl_copy_config(&cfg, a.config);
+		if (ret)
+			return ret;
+	}
+	return eq_file_attach(file->private_data, file, &a,
+			      a.config ? &cfg : NULL);
+}
+
+static int eq_ioctl_destroy(unsigned int cmd, void __user *arg)
+{
+	struct elasticq_destroy d;
+	int ret;
+
+	ret = eq_ioctl_copy_in(&d, sizeof(d), ELASTICQ_DESTROY_SIZE_VER0, cmd,
+			       arg);
+	if (ret)
+		return ret;
+	if (d.flags || !eq_all_zero(d.reserved, sizeof(d.reserved)))
+		return -EINVAL;
+	ret = eq_registry_check_name(d.name);
+	if (ret)
+		return ret;
+	return eq_registry_destroy(&d);
+}
+
+static int eq_ioctl_consume(struct file *file, unsigned long arg)
+{
+	if (arg)
+		return -EINVAL;
+	if (!(file->f_mode & FMODE_READ))
+		return -EBADF;
+	eq_file_claim(file->private_data, EQ_ROLE_CONSUMER);
+	return 0;
+}
+
+#define EQ_BATCH_FLAGS	(ELASTICQ_BATCH_NONBLOCK | ELASTICQ_BATCH_TIMEOUT)
+
+static bool eq_batch_nonblock(struct file *file, u32 flags)
+{
+	return (file->f_flags & O_NONBLOCK) || (flags & ELASTICQ_BATCH_NONBLOCK);
+}
+
+static long eq_ioctl_push_batch(struct file *file, unsigned int cmd,
+				void __user *arg)
+{
+	struct elasticq_push_batch __user *ub = arg;
+	struct elasticq_push_batch b;
+	struct eq_queue *q;
+	long ret;
+
+	ret = eq_ioctl_copy_in(&b, sizeof(b), ELASTICQ_PUSH_BATCH_SIZE_VER0,
+			       cmd, arg);
+	if (ret)
+		return ret;
+	if (b.flags & ~EQ_BATCH_FLAGS || b.count > ELASTICQ_BATCH_MAX ||
+	    (b.timeout_ns && !(b.flags & ELASTICQ_BATCH_TIMEOUT)) ||
+	    !eq_all_zero(b.reserved, sizeof(b.reserved)))
+		return -EINVAL;
+	if (!(file->f_mode & FMODE_WRITE))
+		return -EBADF;
+	/* Where the outcome goes must be writable before anything is done. */
+	if (put_user(0, &ub->error))
+		return -EFAULT;
+	if (!b.count)
+		return 0;
+	q = eq_file_claim(file->private_data, EQ_ROLE_PRODUCER);
+	ret = eq_batch_push(q, &b, eq_batch_nonblock(file, b.flags));
+	if (put_user(b.error, &ub->error) && ret < 0)
+		return -EFAULT;
+	return ret;
+}
+
+static long eq_ioctl_pop_batch(struct file *file, unsigned int cmd,
+			       void __user *arg)
+{
+	struct elasticq_pop_batch __user *ub = arg;
+	struct elasticq_pop_batch b;
+	struct eq_queue *q;
+	long ret;
+
+	ret = eq_ioctl_copy_in(&b, sizeof(b), ELASTICQ_POP_BATCH_SIZE_VER0,
+			       cmd, arg);
+	if (ret)
+		return ret;
+	if (b.flags & ~EQ_BATCH_FLAGS || !b.max_msgs ||
+	    b.max_msgs > ELASTICQ_BATCH_MAX || b.reserved0 ||
+	    (b.timeout_ns && !(b.flags & ELASTICQ_BATCH_TIMEOUT)) ||
+	    !eq_all_zero(b.reserved, sizeof(b.reserved)))
+		return -EINVAL;
+	if (!(file->f_mode & FMODE_READ))
+		return -EBADF;
+	/* Delivered messages must not be lost to an unwritable @bytes. */
+	if (put_user(0, &ub->bytes))
+		return -EFAULT;
+	q = eq_file_claim(file->private_data, EQ_ROLE_CONSUMER);
+	ret = eq_batch_pop(q, &b, eq_batch_nonblock(file, b.flags), false);
+	if (ret > 0 && put_user(b.bytes, &ub->bytes))
+		return ret;	/* the frames are there; the count is right */
+	return ret;
 }
 
 /**
@@ -112,20 +261,31 @@ static int eq_ioctl_set_config(struct eq_queue *q, unsigned int cmd,
  * @cmd:  ELASTICQ_IOC_*; any struct size from the first published one up
  * @arg:  user pointer to the command's struct
  *
- * Return: 0 or a negative errno; -ENOTTY for a command it does not know.
+ * Return: 0, a count for the batch commands, or a negative errno; -ENOTTY
+ * for a command it does not know.
  */
 long eq_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 {
 	struct eq_file *ef = file->private_data;
 	void __user *uarg = (void __user *)arg;
 
+	if (cmd == ELASTICQ_IOC_CONSUME)
+		return eq_ioctl_consume(file, arg);
 	switch (EQ_IOC_SIZELESS(cmd)) {
 	case EQ_IOC_SIZELESS(ELASTICQ_IOC_GET_STATS):
-		return eq_ioctl_get_stats(ef->queue, cmd, uarg);
+		return eq_ioctl_get_stats(READ_ONCE(ef->queue), cmd, uarg);
 	case EQ_IOC_SIZELESS(ELASTICQ_IOC_GET_CONFIG):
-		return eq_ioctl_get_config(ef->queue, cmd, uarg);
+		return eq_ioctl_get_config(READ_ONCE(ef->queue), cmd, uarg);
 	case EQ_IOC_SIZELESS(ELASTICQ_IOC_SET_CONFIG):
-		return eq_ioctl_set_config(ef->queue, cmd, uarg);
+		return eq_ioctl_set_config(READ_ONCE(ef->queue), cmd, uarg);
+	case EQ_IOC_SIZELESS(ELASTICQ_IOC_ATTACH):
+		return eq_ioctl_attach(file, cmd, uarg);
+	case EQ_IOC_SIZELESS(ELASTICQ_IOC_DESTROY):
+		return eq_ioctl_destroy(cmd, uarg);
+	case EQ_IOC_SIZELESS(ELASTICQ_IOC_PUSH_BATCH):
+		return eq_ioctl_push_batch(file, cmd, uarg);
+	case EQ_IOC_SIZELESS(ELASTICQ_IOC_POP_BATCH):
+		return eq_ioctl_pop_batch(file, cmd, uarg);
 	default:
 		return -ENOTTY;
 	}

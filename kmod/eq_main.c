@@ -3,12 +3,16 @@
  * elasticq: an elastic message queue on /dev/elasticq.
  *
  * Module load creates the default queue from the parameters below (SPEC
- * section 7 defaults) and registers the device; unload frees everything.
+ * section 7 defaults; named queues created without a config get the same),
+ * registers the device and /proc/elasticq; unload frees everything.  The
+ * limits on named queues and memory are parameters of eq_registry.c.
  */
 #include <linux/module.h>
 #include <linux/moduleparam.h>
+#include <linux/proc_fs.h>
 
 #include "eq_dev.h"
+#include "eq_registry.h"
 
 static uint initial_capacity = 1024;
 module_param(initial_capacity, uint, 0444);
@@ -46,8 +50,6 @@ static ushort dev_mode = 0666;
 module_param(dev_mode, ushort, 0444);
 MODULE_PARM_DESC(dev_mode, "Permission bits of /dev/elasticq (0666)");
 
-static struct eq_queue *eq_default_queue;
-
 static int __init elasticq_init(void)
 {
 	struct elasticq_config cfg = {
@@ -66,23 +68,37 @@ static int __init elasticq_init(void)
 	};
 	int ret;
 
-	if (eq_config_validate(&cfg) || dev_mode > 0777) {
-		pr_err("elasticq: invalid module parameters\n");
+	if (dev_mode > 0777) {
+		pr_err("elasticq: invalid dev_mode\n");
 		return -EINVAL;
 	}
-	eq_default_queue = eq_queue_create(&cfg);
-	if (!eq_default_queue)
-		return -ENOMEM;
-	ret = eq_dev_register(eq_default_queue, dev_mode);
+	ret = eq_registry_init(&cfg, dev_mode);
+	if (ret) {
+		pr_err("elasticq: cannot create the default queue (%d)\n", ret);
+		return ret;
+	}
+	/* A table for `cat`, like /proc/sysvipc/msg. */
+	if (!proc_create_single("elasticq", 0444, NULL, eq_registry_show)) {
+		ret = -ENOMEM;
+		goto err_registry;
+	}
+	ret = eq_dev_register(dev_mode);
 	if (ret)
-		eq_queue_destroy(eq_default_queue);
+		goto err_proc;
+	return 0;
+
+err_proc:
+	remove_proc_entry("elasticq", NULL);
+err_registry:
+	eq_registry_exit();
 	return ret;
 }
 
 static void __exit elasticq_exit(void)
 {
 	eq_dev_unregister();
-	eq_queue_destroy(eq_default_queue);
+	remove_proc_entry("elasticq", NULL);
+	eq_registry_exit();
 }
 
 module_init(elasticq_init);

@@ -11,6 +11,7 @@
  * waiter's condition re-reads the lockless hints after queueing itself on
  * the wait queue, and the wait queue's spinlock orders the two.
  */
+#include <linux/err.h>
 #include <linux/jiffies.h>
 #include <linux/sched/signal.h>
 #include <linux/slab.h>
@@ -18,30 +19,38 @@
 #include "eq_queue.h"
 
 /**
- * eq_queue_create() - allocate a queue
- * @cfg: a configuration that passed eq_config_validate()
+ * eq_queue_create() - allocate a queue with one reference
+ * @cfg:    a configuration that passed eq_config_validate()
+ * @budget: the memory budget its ring is charged to
  *
- * Return: the queue, or NULL if memory ran out.
+ * The caller fills in the identity fields (name, owner, mode).
+ *
+ * Return: the queue, or ERR_PTR(-ENOMEM) or ERR_PTR(-ENOBUFS).
  */
-struct eq_queue *eq_queue_create(const struct elasticq_config *cfg)
+struct eq_queue *eq_queue_create(const struct elasticq_config *cfg,
+				 struct eq_mem_budget *budget)
 {
 	struct eq_queue *q;
+	int ret;
 
-	q = kzalloc(sizeof(*q), GFP_KERNEL_ACCOUNT);
+	q = kzalloc(sizeof(*q), GFP_KERNEL_ACCOUNT | __GFP_NOWARN);
 	if (!q)
-		return NULL;
-	if (eq_ring_init(&q->ring, cfg)) {
+		return ERR_PTR(-ENOMEM);
+	ret = eq_ring_init(&q->ring, cfg, budget);
+	if (ret) {
 		kfree(q);
-		return NULL;
+		return ERR_PTR(ret);
 	}
 	init_waitqueue_head(&q->readers);
 	init_waitqueue_head(&q->writers);
+	refcount_set(&q->refs, 1);
+	INIT_LIST_HEAD(&q->node);
 	return q;
 }
 
 /**
  * eq_queue_destroy() - free a queue and every message in it
- * @q: the queue; no file may be bound to it any more
+ * @q: the queue; nobody may use it any more
  */
 void eq_queue_destroy(struct eq_queue *q)
 {
@@ -64,7 +73,13 @@ static void eq_queue_unlock(struct eq_queue *q)
 	mutex_unlock(&q->ring.lock);
 }
 
-static long eq_timeout_jiffies(u64 ns)
+/**
+ * eq_timeout_jiffies() - a timeout in ns as jiffies for the waits below
+ * @ns: nanoseconds, or ELASTICQ_TIMEOUT_NONE
+ *
+ * Return: at least @ns worth of jiffies, MAX_SCHEDULE_TIMEOUT for none.
+ */
+long eq_timeout_jiffies(u64 ns)
 {
 	u64 j;
 
@@ -97,6 +112,70 @@ static int eq_wait_result(long ret, long *left)
 	return 0;
 }
 
+static void eq_queue_count_rejected(struct eq_queue *q)
+{
+	mutex_lock(&q->ring.lock);
+	eq_ring_count_rejected(&q->ring);
+	mutex_unlock(&q->ring.lock);
+}
+
+/**
+ * eq_queue_enqueue() - push one message, waiting for room if need be
+ * @q:        the queue
+ * @msg:      the message; the queue owns it on success
+ * @nonblock: fail with -EAGAIN instead of sleeping (O_NONBLOCK, IOCB_NOWAIT)
+ * @nowait:   fail with -EAGAIN instead of sleeping on the lock (IOCB_NOWAIT)
+ * @left:     jiffies the caller may still wait; updated
+ *
+ * Return: 0; -EMSGSIZE if it can never fit; -ENOMEM; -ENOBUFS if the
+ * module's memory limit is reached; -EAGAIN if full and @nonblock or the
+ * policy is reject; -ETIMEDOUT; -ERESTARTSYS on a signal.  Pushes refused
+ * for lack of room or memory are counted as rejected.  On error the caller
+ * still owns @msg.
+ */
+int eq_queue_enqueue(struct eq_queue *q, struct eq_msg *msg, bool nonblock,
+		     bool nowait, long *left)
+{
+	struct eq_ring *r = &q->ring;
+	long waited;
+	u64 dropped;
+	int ret;
+
+	for (;;) {
+		ret = eq_queue_lock(q, nowait);
+		if (ret)
+			return ret;
+		dropped = r->dropped;
+		ret = eq_ring_push(r, msg);
+		dropped = r->dropped - dropped;
+		if (ret == -ENOBUFS ||
+		    (ret == -EAGAIN &&
+		     (nonblock || r->cfg.full_policy == ELASTICQ_FULL_REJECT)))
+			eq_ring_count_rejected(r);
+		eq_queue_unlock(q);
+
+		if (ret != -EAGAIN || nonblock ||
+		    READ_ONCE(r->cfg.full_policy) == ELASTICQ_FULL_REJECT)
+			break;
+		waited = wait_event_interruptible_timeout(q->writers,
+							  eq_ring_has_room(r, msg->len) ||
+							  msg->len > eq_ring_max_msg(r),
+							  *left);
+		ret = eq_wait_result(waited, left);
+		if (ret) {
+			if (ret == -ETIMEDOUT)
+				eq_queue_count_rejected(q);
+			return ret;
+		}
+	}
+	if (ret)
+		return ret;
+	wake_up_interruptible_poll(&q->readers, EPOLLIN | EPOLLRDNORM);
+	if (dropped)
+		wake_up_interruptible_poll(&q->writers, EPOLLOUT | EPOLLWRNORM);
+	return 0;
+}
+
 /**
  * eq_queue_push_iter() - enqueue the whole of @from as one message
  * @q:        the queue
@@ -104,22 +183,19 @@ static int eq_wait_result(long ret, long *left)
  * @nonblock: fail with -EAGAIN instead of sleeping (O_NONBLOCK, IOCB_NOWAIT)
  * @nowait:   fail with -EAGAIN instead of sleeping on the lock (IOCB_NOWAIT)
  *
- * Return: the message length; -EMSGSIZE if it is too large; -EFAULT if
- * @from faults; -ENOMEM; -EAGAIN if full and @nonblock or the policy is
- * reject; -ETIMEDOUT after the push timeout; -ERESTARTSYS on a signal.
- * On error nothing was enqueued.
+ * Return: the message length; -EFAULT if @from faults; otherwise as
+ * eq_queue_enqueue(), with the queue's push timeout.  On error nothing was
+ * enqueued.
  */
 ssize_t eq_queue_push_iter(struct eq_queue *q, struct iov_iter *from,
 			   bool nonblock, bool nowait)
 {
 	size_t len = iov_iter_count(from);
-	struct eq_ring *r = &q->ring;
 	struct eq_msg *msg;
-	long left, waited;
-	u64 dropped;
+	long left;
 	int ret;
 
-	if (len > eq_ring_max_msg(r))
+	if (len > eq_ring_max_msg(&q->ring))
 		return -EMSGSIZE;
 	msg = eq_msg_alloc(len);
 	if (!msg)
@@ -128,45 +204,107 @@ ssize_t eq_queue_push_iter(struct eq_queue *q, struct iov_iter *from,
 		eq_msg_free(msg);
 		return -EFAULT;
 	}
-
-	left = eq_timeout_jiffies(READ_ONCE(r->cfg.push_timeout_ns));
-	for (;;) {
-		ret = eq_queue_lock(q, nowait);
-		if (ret)
-			break;
-		dropped = r->dropped;
-		ret = eq_ring_push(r, msg);
-		dropped = r->dropped - dropped;
-		if (ret == -EAGAIN &&
-		    (nonblock || r->cfg.full_policy == ELASTICQ_FULL_REJECT))
-			eq_ring_count_rejected(r);
-		eq_queue_unlock(q);
-
-		if (ret != -EAGAIN || nonblock ||
-		    READ_ONCE(r->cfg.full_policy) == ELASTICQ_FULL_REJECT)
-			break;
-		waited = wait_event_interruptible_timeout(q->writers,
-							  eq_ring_has_room(r, len) ||
-							  len > eq_ring_max_msg(r),
-							  left);
-		ret = eq_wait_result(waited, &left);
-		if (ret) {
-			if (ret == -ETIMEDOUT) {
-				mutex_lock(&r->lock);
-				eq_ring_count_rejected(r);
-				mutex_unlock(&r->lock);
-			}
-			break;
-		}
-	}
+	left = eq_timeout_jiffies(READ_ONCE(q->ring.cfg.push_timeout_ns));
+	ret = eq_queue_enqueue(q, msg, nonblock, nowait, &left);
 	if (ret) {
 		eq_msg_free(msg);
 		return ret;
 	}
-	wake_up_interruptible_poll(&q->readers, EPOLLIN | EPOLLRDNORM);
-	if (dropped)
-		wake_up_interruptible_poll(&q->writers, EPOLLOUT | EPOLLWRNORM);
 	return len;
+}
+
+/* The room a message needs in the caller's buffer. */
+static u64 eq_msg_room(const struct eq_msg *msg, bool framed)
+{
+	return framed ? ELASTICQ_FRAME_SIZE(msg->len) : msg->len;
+}
+
+/**
+ * eq_queue_take() - take the oldest messages for copying out, waiting for
+ * the first if need be
+ * @q:        the queue
+ * @msgs:     receives the messages, oldest first
+ * @max:      most messages to take, >= 1
+ * @room:     bytes the caller's buffer holds
+ * @framed:   each message needs ELASTICQ_FRAME_SIZE(len) bytes, not len
+ * @nonblock: fail with -EAGAIN instead of sleeping
+ * @nowait:   fail with -EAGAIN instead of sleeping on the lock
+ * @left:     jiffies the caller may still wait; updated
+ *
+ * Every message taken must be handed to eq_queue_finish().
+ *
+ * Return: how many were taken (>= 1); -EMSGSIZE if the oldest does not fit
+ * in @room (it stays queued); -EAGAIN if empty and @nonblock; -ETIMEDOUT;
+ * -ERESTARTSYS on a signal.
+ */
+int eq_queue_take(struct eq_queue *q, struct eq_msg **msgs, u32 max,
+		  u64 room, bool framed, bool nonblock, bool nowait,
+		  long *left)
+{
+	struct eq_ring *r = &q->ring;
+	struct eq_msg *msg;
+	long waited;
+	u32 n;
+	int ret;
+
+	for (;;) {
+		ret = eq_queue_lock(q, nowait);
+		if (ret)
+			return ret;
+		n = 0;
+		msg = eq_ring_peek(r);
+		if (msg && eq_msg_room(msg, framed) > room)
+			ret = -EMSGSIZE;
+		while (msg && n < max && eq_msg_room(msg, framed) <= room) {
+			room -= eq_msg_room(msg, framed);
+			msgs[n++] = eq_ring_take(r);
+			msg = eq_ring_peek(r);
+		}
+		eq_queue_unlock(q);
+		if (n)
+			return n;
+		if (ret)
+			return ret;
+		if (nonblock)
+			return -EAGAIN;
+		waited = wait_event_interruptible_timeout(q->readers,
+							  eq_ring_has_message(r),
+							  *left);
+		ret = eq_wait_result(waited, left);
+		if (ret)
+			return ret;
+	}
+}
+
+/**
+ * eq_queue_finish() - complete the removal of messages from eq_queue_take()
+ * @q:         the queue
+ * @msgs:      the messages taken, oldest first
+ * @taken:     how many
+ * @delivered: how many of the first were copied out; they are committed and
+ *             freed, the others put back in their place in FIFO order
+ */
+void eq_queue_finish(struct eq_queue *q, struct eq_msg **msgs, u32 taken,
+		     u32 delivered)
+{
+	struct eq_ring *r = &q->ring;
+	u32 i;
+
+	mutex_lock(&r->lock);
+	for (i = 0; i < delivered; i++)
+		eq_ring_commit(r, msgs[i]);
+	/* Newest first: each goes straight to the head, no shifting. */
+	for (i = taken; i > delivered; i--)
+		eq_ring_untake(r, msgs[i - 1]);
+	mutex_unlock(&r->lock);
+	for (i = 0; i < delivered; i++)
+		eq_msg_free(msgs[i]);
+	if (delivered < taken)
+		wake_up_interruptible_poll(&q->readers, EPOLLIN | EPOLLRDNORM);
+	/* Room for blocked writers; after a put back, a drop-oldest writer
+	 * may drop those messages now.
+	 */
+	wake_up_interruptible_poll(&q->writers, EPOLLOUT | EPOLLWRNORM);
 }
 
 /**
@@ -184,51 +322,21 @@ ssize_t eq_queue_push_iter(struct eq_queue *q, struct iov_iter *from,
 ssize_t eq_queue_pop_iter(struct eq_queue *q, struct iov_iter *to,
 			  bool nonblock, bool nowait)
 {
-	struct eq_ring *r = &q->ring;
 	struct eq_msg *msg;
-	long left, waited;
+	long left;
 	int ret;
 
-	left = eq_timeout_jiffies(READ_ONCE(r->cfg.pop_timeout_ns));
-	for (;;) {
-		ret = eq_queue_lock(q, nowait);
-		if (ret)
-			return ret;
-		msg = eq_ring_peek(r);
-		if (msg && msg->len > iov_iter_count(to))
-			ret = -EMSGSIZE;
-		else if (msg)
-			eq_ring_take(r);
-		eq_queue_unlock(q);
-		if (ret)
-			return ret;
-		if (msg)
-			break;
-		if (nonblock)
-			return -EAGAIN;
-		waited = wait_event_interruptible_timeout(q->readers,
-							  eq_ring_has_message(r),
-							  left);
-		ret = eq_wait_result(waited, &left);
-		if (ret)
-			return ret;
-	}
-
+	left = eq_timeout_jiffies(READ_ONCE(q->ring.cfg.pop_timeout_ns));
+	ret = eq_queue_take(q, &msg, 1, iov_iter_count(to), false, nonblock,
+			    nowait, &left);
+	if (ret < 0)
+		return ret;
+	ret = msg->len;
 	if (copy_to_iter(msg->data, msg->len, to) != msg->len) {
-		mutex_lock(&r->lock);
-		eq_ring_untake(r, msg);
-		mutex_unlock(&r->lock);
-		wake_up_interruptible_poll(&q->readers, EPOLLIN | EPOLLRDNORM);
-		/* A drop-oldest writer may drop it now. */
-		wake_up_interruptible_poll(&q->writers, EPOLLOUT | EPOLLWRNORM);
+		eq_queue_finish(q, &msg, 1, 0);
 		return -EFAULT;
 	}
-	mutex_lock(&r->lock);
-	eq_ring_commit(r, msg);
-	mutex_unlock(&r->lock);
-	ret = msg->len;
-	eq_msg_free(msg);
-	wake_up_interruptible_poll(&q->writers, EPOLLOUT | EPOLLWRNORM);
+	eq_queue_finish(q, &msg, 1, 1);
 	return ret;
 }
 

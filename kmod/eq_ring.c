@@ -65,6 +65,37 @@ static size_t eq_msg_mem(const struct eq_msg *msg)
 	return struct_size(msg, data, msg->len);
 }
 
+/*
+ * Charged to the caller's memory cgroup; over the cgroup's limit the
+ * allocation fails (-ENOMEM to the caller) instead of invoking the OOM
+ * killer, and it does not warn: userspace can provoke it at will.
+ */
+#define EQ_GFP	(GFP_KERNEL_ACCOUNT | __GFP_RETRY_MAYFAIL | __GFP_NOWARN)
+
+/* Charge @bytes to the ring's budget; false (nothing charged) if over. */
+static bool eq_budget_charge(struct eq_ring *r, u64 bytes)
+{
+	struct eq_mem_budget *b = r->budget;
+
+	if (!b || !bytes)
+		return true;
+	if ((u64)atomic64_add_return(bytes, &b->used) <= READ_ONCE(b->limit))
+		return true;
+	atomic64_sub(bytes, &b->used);
+	return false;
+}
+
+static void eq_budget_uncharge(struct eq_ring *r, u64 bytes)
+{
+	if (r->budget)
+		atomic64_sub(bytes, &r->budget->used);
+}
+
+static u64 eq_slots_mem(u32 capacity)
+{
+	return (u64)capacity * sizeof(struct eq_msg *);
+}
+
 /**
  * eq_msg_alloc() - allocate a message, charged to the caller's memory cgroup
  * @len: payload length; the caller bounds it by eq_ring_max_msg()
@@ -75,7 +106,7 @@ struct eq_msg *eq_msg_alloc(size_t len)
 {
 	struct eq_msg *msg;
 
-	msg = kvmalloc(struct_size(msg, data, len), GFP_KERNEL_ACCOUNT);
+	msg = kvmalloc(struct_size(msg, data, len), EQ_GFP);
 	if (!msg)
 		return NULL;
 	msg->len = len;
@@ -104,25 +135,36 @@ static u32 eq_ring_wrap(const struct eq_ring *r, u32 pos)
 
 static struct eq_msg **eq_slots_alloc(u32 capacity)
 {
-	return kvmalloc_array(capacity, sizeof(struct eq_msg *),
-			      GFP_KERNEL_ACCOUNT);
+	return kvmalloc_array(capacity, sizeof(struct eq_msg *), EQ_GFP);
 }
 
-/* Move the queued messages, in order, into a new array of @capacity slots. */
+/*
+ * Move the queued messages, in order, into a new array of @capacity slots.
+ * -ENOBUFS if growing would pass the budget, -ENOMEM if the allocation
+ * fails; either way nothing changed.
+ */
 static int eq_ring_resize(struct eq_ring *r, u32 capacity)
 {
+	u64 now = eq_slots_mem(r->capacity), then = eq_slots_mem(capacity);
 	struct eq_msg **slots;
 	u32 i, pos;
 
 	lockdep_assert_held(&r->lock);
+	if (then > now && !eq_budget_charge(r, then - now))
+		return -ENOBUFS;
 	slots = eq_slots_alloc(capacity);
-	if (!slots)
+	if (!slots) {
+		if (then > now)
+			eq_budget_uncharge(r, then - now);
 		return -ENOMEM;
+	}
 	for (i = 0, pos = r->head; i < r->len; i++) {
 		slots[i] = r->slots[pos];
 		pos = eq_ring_wrap(r, pos + 1);
 	}
 	kvfree(r->slots);
+	if (then < now)
+		eq_budget_uncharge(r, now - then);
 	r->slots = slots;
 	r->head = 0;
 	WRITE_ONCE(r->capacity, capacity);
@@ -179,17 +221,26 @@ static void eq_ring_store_config(struct eq_ring *r,
 
 /**
  * eq_ring_init() - set up an empty ring
- * @r:   the ring
- * @cfg: a configuration that passed eq_config_validate()
+ * @r:      the ring
+ * @cfg:    a configuration that passed eq_config_validate()
+ * @budget: charged for the ring's memory (slots and queued messages) for
+ *          as long as it lives; NULL for none
  *
- * Return: 0, or -ENOMEM with nothing allocated.
+ * Return: 0; -ENOBUFS if the slots would pass @budget's limit; -ENOMEM.
+ * On error nothing is allocated or charged.
  */
-int eq_ring_init(struct eq_ring *r, const struct elasticq_config *cfg)
+int eq_ring_init(struct eq_ring *r, const struct elasticq_config *cfg,
+		 struct eq_mem_budget *budget)
 {
 	memset(r, 0, sizeof(*r));
+	r->budget = budget;
+	if (!eq_budget_charge(r, eq_slots_mem(cfg->initial_capacity)))
+		return -ENOBUFS;
 	r->slots = eq_slots_alloc(cfg->initial_capacity);
-	if (!r->slots)
+	if (!r->slots) {
+		eq_budget_uncharge(r, eq_slots_mem(cfg->initial_capacity));
 		return -ENOMEM;
+	}
 	mutex_init(&r->lock);
 	eq_ring_store_config(r, cfg);
 	r->capacity = cfg->initial_capacity;
@@ -210,6 +261,8 @@ void eq_ring_destroy(struct eq_ring *r)
 		pos = eq_ring_wrap(r, pos + 1);
 	}
 	r->len = 0;
+	eq_budget_uncharge(r, r->msg_mem + eq_slots_mem(r->capacity));
+	r->msg_mem = 0;
 	kvfree(r->slots);
 	r->slots = NULL;
 	mutex_destroy(&r->lock);
@@ -249,6 +302,7 @@ static void eq_ring_drop_head(struct eq_ring *r)
 	WRITE_ONCE(r->len, r->len - 1);
 	WRITE_ONCE(r->bytes, r->bytes - msg->len);
 	r->msg_mem -= eq_msg_mem(msg);
+	eq_budget_uncharge(r, eq_msg_mem(msg));
 	r->dropped++;
 	eq_msg_free(msg);
 }
@@ -262,12 +316,16 @@ static void eq_ring_drop_head(struct eq_ring *r)
  * head until @msg fits (they are counted in @r->dropped).
  *
  * Return: 0; -EAGAIN if the ring is full (at max_capacity or max_bytes) and
- * the caller may wait; -EMSGSIZE if @msg can never fit; -ENOMEM if the ring
- * had to grow and could not.  On error the ring is unchanged and the caller
- * still owns @msg.
+ * the caller may wait; -EMSGSIZE if @msg can never fit; -ENOBUFS if the
+ * message, or the growth it needs, would pass the budget's limit; -ENOMEM if
+ * the ring had to grow and could not.  On error the ring is unchanged and
+ * the caller still owns @msg.
  */
 int eq_ring_push(struct eq_ring *r, struct eq_msg *msg)
 {
+	size_t mem = eq_msg_mem(msg);
+	int ret;
+
 	lockdep_assert_held(&r->lock);
 
 	if (msg->len > eq_ring_max_msg(r))
@@ -276,21 +334,27 @@ int eq_ring_push(struct eq_ring *r, struct eq_msg *msg)
 		/* Drop nothing if even dropping everything queued is not enough. */
 		if (!eq_ring_room_after_drops(r, msg->len))
 			return -EAGAIN;
-		while (eq_ring_full_for(r, msg->len))
-			eq_ring_drop_head(r);
-	}
-	if (eq_ring_full_for(r, msg->len))
+	} else if (eq_ring_full_for(r, msg->len)) {
 		return -EAGAIN;
+	}
+	if (!eq_budget_charge(r, mem))
+		return -ENOBUFS;
+	/* Dropping frees a slot, so a push that drops never needs to grow. */
+	while (eq_ring_full_for(r, msg->len))
+		eq_ring_drop_head(r);
 	if (eq_ring_occupancy(r) == r->capacity) {
-		if (eq_ring_resize(r, eq_grow_target(r)))
-			return -ENOMEM;
+		ret = eq_ring_resize(r, eq_grow_target(r));
+		if (ret) {
+			eq_budget_uncharge(r, mem);
+			return ret;
+		}
 		r->grows++;
 	}
 	msg->seq = r->enqueued;
 	r->slots[eq_ring_wrap(r, r->head + r->len)] = msg;
 	WRITE_ONCE(r->len, r->len + 1);
 	WRITE_ONCE(r->bytes, r->bytes + msg->len);
-	r->msg_mem += eq_msg_mem(msg);
+	r->msg_mem += mem;
 	r->enqueued++;
 	r->high_water = max_t(u64, r->high_water, eq_ring_occupancy(r));
 	return 0;
@@ -354,6 +418,7 @@ void eq_ring_commit(struct eq_ring *r, struct eq_msg *msg)
 	WRITE_ONCE(r->taken_bytes, r->taken_bytes - msg->len);
 	WRITE_ONCE(r->bytes, r->bytes - msg->len);
 	r->msg_mem -= eq_msg_mem(msg);
+	eq_budget_uncharge(r, eq_msg_mem(msg));
 	r->dequeued++;
 	eq_ring_maybe_shrink(r);
 }
@@ -451,7 +516,7 @@ void eq_ring_get_stats(struct eq_ring *r, struct elasticq_stats *st)
 	st->len = eq_ring_occupancy(r);
 	st->capacity = r->capacity;
 	st->bytes = r->bytes;
-	st->mem_bytes = r->msg_mem + (u64)r->capacity * sizeof(*r->slots);
+	st->mem_bytes = eq_ring_mem(r);
 	st->high_water = r->high_water;
 	st->enqueued = r->enqueued;
 	st->dequeued = r->dequeued;
@@ -490,4 +555,15 @@ bool eq_ring_has_room(const struct eq_ring *r, size_t len)
 	}
 	return occ < READ_ONCE(r->cfg.max_capacity) &&
 	       bytes + len <= READ_ONCE(r->cfg.max_bytes);
+}
+
+/**
+ * eq_ring_mem() - kernel memory the ring holds: slots and queued messages
+ * @r: the ring, with @r->lock held
+ *
+ * Return: bytes, as charged to the ring's budget.
+ */
+u64 eq_ring_mem(const struct eq_ring *r)
+{
+	return r->msg_mem + eq_slots_mem(r->capacity);
 }

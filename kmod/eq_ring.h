@@ -10,6 +10,7 @@
 #ifndef _EQ_RING_H
 #define _EQ_RING_H
 
+#include <linux/atomic.h>
 #include <linux/mutex.h>
 #include <linux/types.h>
 #include <linux/elasticq.h>
@@ -29,6 +30,20 @@ struct eq_msg {
 };
 
 /**
+ * struct eq_mem_budget - memory that several rings share, with a limit
+ * @used:	bytes charged now: ring slot arrays plus queued messages
+ * @limit:	most bytes that may be charged; may change at any time (a
+ *		module parameter), read with READ_ONCE
+ *
+ * Charges and uncharges are atomic and need no lock; a charge that would
+ * pass @limit fails with nothing charged.
+ */
+struct eq_mem_budget {
+	atomic64_t used;
+	u64 limit;
+};
+
+/**
  * struct eq_ring - an elastic FIFO of messages
  *
  * @lock protects every other field.  Fields marked "lockless hint" are also
@@ -45,6 +60,7 @@ struct eq_msg {
  */
 struct eq_ring {
 	struct mutex lock;		/* protects all of the below */
+	struct eq_mem_budget *budget;	/* charged for slots and msg_mem */
 	struct elasticq_config cfg;	/* lockless hint: limits, policy */
 	struct eq_msg **slots;		/* @capacity entries */
 	u32 capacity;			/* lockless hint */
@@ -68,7 +84,8 @@ int eq_config_validate(const struct elasticq_config *cfg);
 struct eq_msg *eq_msg_alloc(size_t len);
 void eq_msg_free(struct eq_msg *msg);
 
-int eq_ring_init(struct eq_ring *r, const struct elasticq_config *cfg);
+int eq_ring_init(struct eq_ring *r, const struct elasticq_config *cfg,
+		 struct eq_mem_budget *budget);
 void eq_ring_destroy(struct eq_ring *r);
 
 int eq_ring_push(struct eq_ring *r, struct eq_msg *msg);
@@ -85,5 +102,6 @@ void eq_ring_get_stats(struct eq_ring *r, struct elasticq_stats *st);
 bool eq_ring_has_message(const struct eq_ring *r);
 bool eq_ring_has_room(const struct eq_ring *r, size_t len);
 size_t eq_ring_max_msg(const struct eq_ring *r);
+u64 eq_ring_mem(const struct eq_ring *r);
 
 #endif /* _EQ_RING_H */

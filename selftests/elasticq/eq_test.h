@@ -28,6 +28,7 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <grp.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -441,6 +442,132 @@ static inline long eq_push_n(int fd, uint32_t tag, uint32_t first, uint32_t n,
 		if (r != (ssize_t)len)
 			return r < 0 ? r : -EIO;
 	}
+	return 0;
+}
+
+/*
+ * ATTACH the open file @fd to queue @name.  @cfg may be NULL (module
+ * defaults); @mode and @cfg are passed only with ELASTICQ_ATTACH_CREATE.
+ */
+static inline int eq_attach(int fd, const char *name, unsigned int flags,
+			    unsigned int mode, const struct elasticq_config *cfg)
+{
+	struct elasticq_attach a;
+
+	memset(&a, 0, sizeof(a));
+	a.size = sizeof(a);
+	a.flags = flags;
+	snprintf(a.name, sizeof(a.name), "%s", name);
+	if (flags & ELASTICQ_ATTACH_CREATE) {
+		a.mode = mode;
+		a.config = (uintptr_t)cfg;
+	}
+	return ioctl(fd, ELASTICQ_IOC_ATTACH, &a) ? -errno : 0;
+}
+
+/* Open a new file bound to @name (created with @flags/@mode/@cfg). */
+static inline int eq_open_named(const char *name, int open_flags,
+				unsigned int flags, unsigned int mode,
+				const struct elasticq_config *cfg)
+{
+	int fd = open(EQ_DEV, open_flags | O_CLOEXEC), ret;
+
+	if (fd < 0)
+		return -errno;
+	ret = eq_attach(fd, name, flags, mode, cfg);
+	if (ret) {
+		close(fd);
+		return ret;
+	}
+	return fd;
+}
+
+/* DESTROY @name through any open file of the device. */
+static inline int eq_destroy(const char *name)
+{
+	struct elasticq_destroy d;
+	int fd = open(EQ_DEV, O_RDONLY | O_CLOEXEC), ret;
+
+	if (fd < 0)
+		return -errno;
+	memset(&d, 0, sizeof(d));
+	d.size = sizeof(d);
+	snprintf(d.name, sizeof(d.name), "%s", name);
+	ret = ioctl(fd, ELASTICQ_IOC_DESTROY, &d) ? -errno : 0;
+	close(fd);
+	return ret;
+}
+
+/* PUSH_BATCH of @n messages; the count or -errno, *@error as reported. */
+static inline long eq_push_batch(int fd, const struct elasticq_msg_vec *v,
+				 unsigned int n, unsigned int flags,
+				 uint64_t timeout_ns, int *error)
+{
+	struct elasticq_push_batch b;
+	long ret;
+
+	memset(&b, 0, sizeof(b));
+	b.size = sizeof(b);
+	b.flags = flags;
+	b.msgs = (uintptr_t)v;
+	b.count = n;
+	b.timeout_ns = timeout_ns;
+	b.error = 12345;	/* must be overwritten */
+	ret = ioctl(fd, ELASTICQ_IOC_PUSH_BATCH, &b);
+	if (error)
+		*error = b.error;
+	return ret < 0 ? -errno : ret;
+}
+
+/* POP_BATCH into @buf; the count or -errno, *@bytes as reported. */
+static inline long eq_pop_batch(int fd, void *buf, size_t len,
+				unsigned int max_msgs, unsigned int flags,
+				uint64_t timeout_ns, uint64_t *bytes)
+{
+	struct elasticq_pop_batch b;
+	long ret;
+
+	memset(&b, 0, sizeof(b));
+	b.size = sizeof(b);
+	b.flags = flags;
+	b.buf = (uintptr_t)buf;
+	b.buf_len = len;
+	b.max_msgs = max_msgs;
+	b.timeout_ns = timeout_ns;
+	ret = ioctl(fd, ELASTICQ_IOC_POP_BATCH, &b);
+	if (bytes)
+		*bytes = b.bytes;
+	return ret < 0 ? -errno : ret;
+}
+
+/*
+ * Walk the frames a pop batch wrote: *@pos is the offset of the next frame
+ * (start at 0); returns its payload and length, or NULL past @bytes or on a
+ * malformed frame.
+ */
+static inline const void *eq_next_frame(const void *buf, uint64_t bytes,
+					uint64_t *pos, uint32_t *len)
+{
+	const struct elasticq_frame *f;
+
+	if (*pos + sizeof(*f) > bytes)
+		return NULL;
+	f = (const void *)((const char *)buf + *pos);
+	if (*pos + ELASTICQ_FRAME_SIZE(f->len) > bytes)
+		return NULL;
+	*len = f->len;
+	*pos += ELASTICQ_FRAME_SIZE(f->len);
+	return f + 1;
+}
+
+/*
+ * In a child: become uid/gid 65534 with no supplementary groups and no
+ * capabilities.  0 or -errno.
+ */
+static inline int eq_drop_privileges(void)
+{
+	if (setgroups(0, NULL) || setgid(65534) || setuid(65534))
+		return -errno;
 	return 0;
 }
 

@@ -668,13 +668,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		eq_shim_fail_nth(1);
 		f->m.fail = 1;
 		CHECK(rm_alloc(&f->m));
-		got = eq_ring_init(&f->r, &c);
+		got = eq_ring_init(&f->r, &c, NULL);
 		CHECK_EQ(got, -ENOMEM, "eq_ring_init with a failing allocation");
 		CHECK_EQ(eq_shim_live_allocs(), 0, "live allocations after a "
 			 "failed init");
 	}
 	want = rm_alloc(&f->m) ? -ENOMEM : 0;
-	got = eq_ring_init(&f->r, &c);
+	got = eq_ring_init(&f->r, &c, NULL);
 	CHECK_EQ(got, want, "eq_ring_init");
 	mutex_lock(&f->r.lock);
 	check_full(f);

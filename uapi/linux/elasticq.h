@@ -5,8 +5,10 @@
  * This header is the whole contract between the module and userspace.
  *
  * Messages go in with write(2)/writev(2) (one call, one message) and come
- * out with read(2) (one call, one message).  The ioctls below inspect and
- * configure the queue the file is bound to.
+ * out with read(2) (one call, one message), or in batches with the
+ * PUSH_BATCH and POP_BATCH ioctls.  A new file is bound to the default
+ * queue; ATTACH binds it to a named queue instead.  The other ioctls
+ * inspect and configure the queue the file is bound to.
  *
  * Every struct starts with a @size field holding sizeof() of the struct as
  * the caller knows it; the same size is encoded in the ioctl number.  New
@@ -123,6 +125,176 @@ struct elasticq_stats {
 
 #define ELASTICQ_STATS_SIZE_VER0	136	/* the first published size */
 
+/* Names of queues: 1..ELASTICQ_NAME_MAX bytes of [A-Za-z0-9._-] */
+#define ELASTICQ_NAME_MAX		63
+#define ELASTICQ_NAME_SIZE		64	/* with the terminating NUL */
+
+/* elasticq_attach.flags */
+/* create the queue if it does not exist (O_CREAT) */
+#define ELASTICQ_ATTACH_CREATE		0x1
+/* with CREATE: fail with EEXIST if it exists (O_EXCL) */
+#define ELASTICQ_ATTACH_EXCL		0x2
+
+/**
+ * struct elasticq_attach - bind the file to a named queue (ATTACH)
+ * @size:	sizeof(struct elasticq_attach) as known to the caller
+ * @flags:	ELASTICQ_ATTACH_*
+ * @mode:	with CREATE: permission bits of a new queue (0..0777, the
+ *		caller's umask applies); must be zero without CREATE
+ * @reserved0:	must be zero
+ * @name:	the queue's name, NUL-terminated; the bytes after the NUL
+ *		must be zero
+ * @config:	with CREATE: user pointer to a struct elasticq_config for a
+ *		new queue (its @size field says how large), or 0 for the
+ *		module's defaults; must be zero without CREATE.  Ignored
+ *		when the queue exists already.
+ * @reserved:	must be zero
+ *
+ * The queue's owner and group are the creator's fsuid and fsgid.  Binding
+ * checks permission like open(2) does: a file opened for writing needs
+ * write permission on the queue (to produce), one opened for reading needs
+ * read permission (to consume).  A file can be bound once, before it was
+ * used to push or pop (EBUSY otherwise); open another file for another
+ * queue.
+ */
+struct elasticq_attach {
+	__u32 size;
+	__u32 flags;
+	__u32 mode;
+	__u32 reserved0;
+	char name[ELASTICQ_NAME_SIZE];
+	__u64 config;
+	__u64 reserved[3];
+};
+
+#define ELASTICQ_ATTACH_SIZE_VER0	112
+
+/**
+ * struct elasticq_destroy - remove a named queue (DESTROY)
+ * @size:	sizeof(struct elasticq_destroy) as known to the caller
+ * @flags:	must be zero
+ * @name:	as in struct elasticq_attach
+ * @reserved:	must be zero
+ *
+ * Like mq_unlink(3): the name disappears at once (a new queue may be
+ * created under it), the queue and its messages stay usable by the files
+ * still bound to it and are freed when the last of them is closed.  Needs
+ * the queue's owner or CAP_SYS_ADMIN.
+ */
+struct elasticq_destroy {
+	__u32 size;
+	__u32 flags;
+	char name[ELASTICQ_NAME_SIZE];
+	__u64 reserved[2];
+};
+
+#define ELASTICQ_DESTROY_SIZE_VER0	88
+
+/* Most messages one PUSH_BATCH or POP_BATCH handles */
+#define ELASTICQ_BATCH_MAX		1024
+
+/* elasticq_push_batch.flags and elasticq_pop_batch.flags */
+/* do not wait, as if the file had O_NONBLOCK */
+#define ELASTICQ_BATCH_NONBLOCK		0x1
+/* wait at most @timeout_ns instead of the queue's push or pop timeout */
+#define ELASTICQ_BATCH_TIMEOUT		0x2
+
+/**
+ * struct elasticq_msg_vec - one message of a push batch
+ * @addr:	user pointer to the payload
+ * @len:	payload length in bytes
+ */
+struct elasticq_msg_vec {
+	__u64 addr;
+	__u64 len;
+};
+
+/**
+ * struct elasticq_push_batch - enqueue several messages (PUSH_BATCH)
+ * @size:	sizeof(struct elasticq_push_batch) as known to the caller
+ * @flags:	ELASTICQ_BATCH_*
+ * @msgs:	user pointer to @count struct elasticq_msg_vec
+ * @count:	messages in @msgs, 0..ELASTICQ_BATCH_MAX
+ * @error:	out: 0 if every message was enqueued, else the negative errno
+ *		that stopped the batch at the message whose index the ioctl
+ *		returned
+ * @timeout_ns:	with ELASTICQ_BATCH_TIMEOUT, how long the call may wait for
+ *		room in total (0: ETIMEDOUT at once when full); must be zero
+ *		without it
+ * @reserved:	must be zero
+ *
+ * Like sendmmsg(2): messages are enqueued in order, each exactly as one
+ * write(2) would (same size limits, full policy, blocking), and the ioctl
+ * returns how many were.  A message that fails stops the batch there: the
+ * ones before it stay enqueued, its error is stored in @error, and if it
+ * was the first the ioctl fails with that error instead.
+ */
+struct elasticq_push_batch {
+	__u32 size;
+	__u32 flags;
+	__u64 msgs;
+	__u32 count;
+	__s32 error;
+	__u64 timeout_ns;
+	__u64 reserved[2];
+};
+
+#define ELASTICQ_PUSH_BATCH_SIZE_VER0	48
+
+/**
+ * struct elasticq_frame - header of one message in a pop batch buffer
+ * @len:	payload length in bytes; the payload follows the header
+ * @flags:	zero today
+ *
+ * The next frame starts ELASTICQ_FRAME_SIZE(@len) bytes after this one.
+ */
+struct elasticq_frame {
+	__u32 len;
+	__u32 flags;
+};
+
+#define ELASTICQ_FRAME_ALIGN		8
+#define ELASTICQ_FRAME_SIZE(len)	(sizeof(struct elasticq_frame) + \
+					 (((__u64)(len) + ELASTICQ_FRAME_ALIGN - 1) & \
+					  ~(__u64)(ELASTICQ_FRAME_ALIGN - 1)))
+
+/**
+ * struct elasticq_pop_batch - dequeue several messages (POP_BATCH)
+ * @size:	sizeof(struct elasticq_pop_batch) as known to the caller
+ * @flags:	ELASTICQ_BATCH_*
+ * @buf:	user pointer to the buffer that receives the frames
+ * @buf_len:	its size in bytes
+ * @max_msgs:	most messages to return, 1..ELASTICQ_BATCH_MAX
+ * @reserved0:	must be zero
+ * @timeout_ns:	with ELASTICQ_BATCH_TIMEOUT, how long to wait for the first
+ *		message (0: ETIMEDOUT at once when empty); must be zero
+ *		without it
+ * @bytes:	out: bytes of @buf filled with frames
+ * @reserved:	must be zero
+ *
+ * Like recvmmsg(2): waits for at least one message (unless non-blocking),
+ * then fills @buf with as many queued messages as fit, up to @max_msgs,
+ * each as a struct elasticq_frame followed by its payload padded to
+ * ELASTICQ_FRAME_ALIGN, and returns how many.  EMSGSIZE if the oldest
+ * message does not fit in @buf_len (it stays queued).  A message leaves
+ * the queue only once it was copied out: if @buf faults part-way, the call
+ * returns the messages delivered before the fault (EFAULT if none) and the
+ * rest stay queued, in order.
+ */
+struct elasticq_pop_batch {
+	__u32 size;
+	__u32 flags;
+	__u64 buf;
+	__u64 buf_len;
+	__u32 max_msgs;
+	__u32 reserved0;
+	__u64 timeout_ns;
+	__u64 bytes;
+	__u64 reserved[2];
+};
+
+#define ELASTICQ_POP_BATCH_SIZE_VER0	64
+
 /* 0xEA is not taken in Documentation/userspace-api/ioctl/ioctl-number.rst */
 #define ELASTICQ_IOC_MAGIC		0xEA
 
@@ -136,5 +308,24 @@ struct elasticq_stats {
  * Either way nothing changes.
  */
 #define ELASTICQ_IOC_SET_CONFIG	_IOW(ELASTICQ_IOC_MAGIC, 0x03, struct elasticq_config)
+/*
+ * Bind the file to a named queue, creating it with CREATE.  ENOENT: no such
+ * queue and no CREATE; EEXIST: it exists and CREATE|EXCL; EACCES: the
+ * file's access mode is not allowed by the queue's mode; EBUSY: the file
+ * was bound or used already; ENOSPC: the module's limit on queues is
+ * reached; EINVAL: a bad name, flag, mode, reserved field or config.
+ */
+#define ELASTICQ_IOC_ATTACH	_IOW(ELASTICQ_IOC_MAGIC, 0x04, struct elasticq_attach)
+/* Remove a named queue.  ENOENT: no such queue; EPERM: not the owner. */
+#define ELASTICQ_IOC_DESTROY	_IOW(ELASTICQ_IOC_MAGIC, 0x05, struct elasticq_destroy)
+/*
+ * Claim the consumer role on the bound queue (the first read or pop batch
+ * claims it too).  The argument must be 0.  EBADF: not open for reading.
+ */
+#define ELASTICQ_IOC_CONSUME	_IO(ELASTICQ_IOC_MAGIC, 0x06)
+/* Enqueue a batch; see struct elasticq_push_batch. */
+#define ELASTICQ_IOC_PUSH_BATCH	_IOWR(ELASTICQ_IOC_MAGIC, 0x07, struct elasticq_push_batch)
+/* Dequeue a batch; see struct elasticq_pop_batch. */
+#define ELASTICQ_IOC_POP_BATCH	_IOWR(ELASTICQ_IOC_MAGIC, 0x08, struct elasticq_pop_batch)
 
 #endif /* _UAPI_LINUX_ELASTICQ_H */

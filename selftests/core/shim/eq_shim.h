@@ -95,6 +95,7 @@ static inline size_t size_add(size_t a, size_t b)
 #define __GFP_ZERO		0x1u
 #define __GFP_NOWARN		0x2u
 #define __GFP_ACCOUNT		0x4u
+#define __GFP_RETRY_MAYFAIL	0x8u
 #define GFP_KERNEL		0x10u
 #define GFP_NOWAIT		0x20u
 #define GFP_KERNEL_ACCOUNT	(GFP_KERNEL | __GFP_ACCOUNT)
@@ -112,6 +113,28 @@ long eq_shim_live_allocs(void);
 size_t eq_shim_live_bytes(void);
 unsigned long eq_shim_alloc_calls(void);
 extern long eq_shim_fail_countdown;	/* use eq_shim_fail_nth() */
+
+/* atomic.h: the atomic64_t operations the core uses */
+typedef struct {
+	s64 counter;
+} atomic64_t;
+#define ATOMIC64_INIT(i)	{ (i) }
+static inline s64 atomic64_read(const atomic64_t *v)
+{
+	return __atomic_load_n(&v->counter, __ATOMIC_RELAXED);
+}
+static inline void atomic64_set(atomic64_t *v, s64 i)
+{
+	__atomic_store_n(&v->counter, i, __ATOMIC_RELAXED);
+}
+static inline s64 atomic64_add_return(s64 i, atomic64_t *v)
+{
+	return __atomic_add_fetch(&v->counter, i, __ATOMIC_SEQ_CST);
+}
+static inline void atomic64_sub(s64 i, atomic64_t *v)
+{
+	__atomic_sub_fetch(&v->counter, i, __ATOMIC_SEQ_CST);
+}
 
 /* mutex.h, lockdep.h: error-checking mutex plus owner */
 struct mutex {
