@@ -4,21 +4,22 @@
  * recvmmsg(2).  The ioctls (eq_ioctl.c) and, later, io_uring commands share
  * these functions; they take the argument struct already checked.
  *
- * A push batch is a loop of single pushes that stops at the first failure.
- * A pop batch takes up to EQ_POP_ROUND messages at a time under the lock,
- * copies them out as frames without it, then commits those delivered and
- * puts back the rest, so a fault part-way loses nothing.
+ * A push batch reads its whole vector first (a bad vector is EFAULT with
+ * nothing done), then pushes message by message and stops at the first
+ * failure.  A pop batch takes all the messages it will return under the
+ * lock at once, copies them out as frames without it, then commits those
+ * delivered and puts back the rest, so a fault part-way loses nothing.  If
+ * the copy failed because the task was killed, nothing is committed: the
+ * frames already copied would die with the task.
  */
+#include <linux/sched/signal.h>
 #include <linux/slab.h>
 #include <linux/uaccess.h>
 
 #include "eq_batch.h"
 
-/* Messages taken per round of a pop batch (an array on the stack). */
-#define EQ_POP_ROUND	32
-
-/* Message vectors read from userspace per round of a push batch. */
-#define EQ_PUSH_ROUND	32
+/* Batches up to this many messages keep their arrays on the stack. */
+#define EQ_BATCH_STACK	16
 
 static int eq_push_one(struct eq_queue *q, const struct elasticq_msg_vec *v,
 		       bool nonblock, long *left)
@@ -41,43 +42,58 @@ static int eq_push_one(struct eq_queue *q, const struct elasticq_msg_vec *v,
 	return ret;
 }
 
+/* An array of @n elements of @size: @stack if it fits, else allocated. */
+static void *eq_batch_array(void *stack, size_t stack_size, u32 n,
+			    size_t size)
+{
+	if ((size_t)n * size <= stack_size)
+		return stack;
+	return kvmalloc_array(n, size, GFP_KERNEL | __GFP_NOWARN);
+}
+
+static void eq_batch_array_free(void *array, void *stack)
+{
+	if (array != stack)
+		kvfree(array);
+}
+
 /**
  * eq_batch_push() - enqueue the messages a push batch describes
  * @q:        the queue
- * @b:        the checked batch; @b->error is set
+ * @b:        the checked batch, @b->count >= 1; @b->error is set
  * @nonblock: never sleep (O_NONBLOCK or ELASTICQ_BATCH_NONBLOCK)
  *
  * Return: how many messages were enqueued, or the error of the first when
- * none was.
+ * none was (-EFAULT if the vector cannot be read).
  */
 long eq_batch_push(struct eq_queue *q, struct elasticq_push_batch *b,
 		   bool nonblock)
 {
-	const struct elasticq_msg_vec __user *uvec = u64_to_user_ptr(b->msgs);
-	struct elasticq_msg_vec vec[EQ_PUSH_ROUND];
-	u32 done = 0, n, i;
+	struct elasticq_msg_vec stack[EQ_BATCH_STACK], *vec;
+	u32 done = 0;
 	long left;
 	int ret = 0;
 
+	vec = eq_batch_array(stack, sizeof(stack), b->count, sizeof(*vec));
+	if (!vec)
+		return -ENOMEM;
+	if (copy_from_user(vec, u64_to_user_ptr(b->msgs),
+			   b->count * sizeof(*vec))) {
+		ret = -EFAULT;
+		goto out;
+	}
 	left = eq_timeout_jiffies(b->flags & ELASTICQ_BATCH_TIMEOUT ?
 				  b->timeout_ns :
 				  READ_ONCE(q->ring.cfg.push_timeout_ns));
-	while (done < b->count && !ret) {
-		n = min_t(u32, b->count - done, EQ_PUSH_ROUND);
-		if (copy_from_user(vec, uvec + done, n * sizeof(vec[0]))) {
-			ret = -EFAULT;
+	for (; done < b->count; done++) {
+		ret = eq_push_one(q, &vec[done], nonblock, &left);
+		if (ret)
 			break;
-		}
-		for (i = 0; i < n && !ret; i++) {
-			ret = eq_push_one(q, &vec[i], nonblock, &left);
-			if (!ret)
-				done++;
-		}
 	}
-	/* Interrupted after some went in: report them, not a restart. */
-	if (ret == -ERESTARTSYS && done)
-		ret = -EINTR;
-	b->error = ret;
+out:
+	eq_batch_array_free(vec, stack);
+	/* Userspace sees EINTR, or a restart (only when nothing was done). */
+	b->error = ret == -ERESTARTSYS ? -EINTR : ret;
 	return done ? done : ret;
 }
 
@@ -105,45 +121,38 @@ static int eq_put_frame(void __user *dst, const struct eq_msg *msg)
  * @nowait:   do not sleep on the lock either (IOCB_NOWAIT)
  *
  * Return: how many messages were delivered (>= 1), or an error with none
- * delivered: as eq_queue_take(), or -EFAULT.
+ * delivered: as eq_queue_take(), -EFAULT, or -ENOMEM.
  */
 long eq_batch_pop(struct eq_queue *q, struct elasticq_pop_batch *b,
 		  bool nonblock, bool nowait)
 {
+	struct eq_msg *stack[EQ_BATCH_STACK], **msgs;
 	void __user *buf = u64_to_user_ptr(b->buf);
-	struct eq_msg *msgs[EQ_POP_ROUND];
 	u64 used = 0;
-	u32 done = 0, i;
 	long left;
-	int n;
+	int n, done = 0;
 
+	msgs = eq_batch_array(stack, sizeof(stack), b->max_msgs, sizeof(*msgs));
+	if (!msgs)
+		return -ENOMEM;
 	left = eq_timeout_jiffies(b->flags & ELASTICQ_BATCH_TIMEOUT ?
 				  b->timeout_ns :
 				  READ_ONCE(q->ring.cfg.pop_timeout_ns));
-	while (done < b->max_msgs) {
-		/* Only the first round waits. */
-		n = eq_queue_take(q, msgs, min_t(u32, b->max_msgs - done,
-						 EQ_POP_ROUND),
-				  b->buf_len - used, true, nonblock || done,
-				  nowait, &left);
-		if (n < 0) {
-			if (!done)
-				return n;
+	n = eq_queue_take(q, msgs, b->max_msgs, b->buf_len, true, nonblock,
+			  nowait, &left);
+	if (n < 0)
+		goto out;
+	for (; done < n; done++) {
+		if (eq_put_frame(buf + used, msgs[done]))
 			break;
-		}
-		for (i = 0; i < n; i++) {
-			if (eq_put_frame(buf + used, msgs[i]))
-				break;
-			used += ELASTICQ_FRAME_SIZE(msgs[i]->len);
-		}
-		eq_queue_finish(q, msgs, n, i);
-		done += i;
-		if (i < n) {
-			if (!done)
-				return -EFAULT;
-			break;
-		}
+		used += ELASTICQ_FRAME_SIZE(msgs[done]->len);
 	}
-	b->bytes = used;
-	return done;
+	if (done < n && fatal_signal_pending(current))
+		done = 0;
+	eq_queue_finish(q, msgs, n, done);
+	n = done ? done : -EFAULT;
+out:
+	eq_batch_array_free(msgs, stack);
+	b->bytes = done ? used : 0;
+	return n;
 }

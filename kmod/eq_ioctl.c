@@ -97,6 +97,9 @@ static int eq_ioctl_set_config(struct eq_queue *q, unsigned int cmd,
 	struct elasticq_config cfg;
 	int ret;
 
+	/* Who may comes first: others learn nothing from the argument. */
+	if (!eq_registry_may_configure(q))
+		return -EPERM;
 	ret = eq_ioctl_copy_in(&cfg, sizeof(cfg), ELASTICQ_CONFIG_SIZE_VER0,
 			       cmd, arg);
 	if (ret)

@@ -261,24 +261,31 @@ int eq_registry_destroy(const struct elasticq_destroy *d)
 }
 
 /**
- * eq_registry_set_config() - reconfigure a queue, if the caller may
- * @q:   the queue
+ * eq_registry_may_configure() - may the caller reconfigure @q?
+ * @q: the queue
+ *
+ * Return: true for CAP_SYS_ADMIN, and for the owner of a named queue.
+ */
+bool eq_registry_may_configure(const struct eq_queue *q)
+{
+	if (q == eq_default_queue)
+		return capable(CAP_SYS_ADMIN);
+	return eq_queue_owned(q);
+}
+
+/**
+ * eq_registry_set_config() - reconfigure a queue within the module's limits
+ * @q:   the queue; the caller checked eq_registry_may_configure()
  * @cfg: the new configuration
  *
- * The default queue needs CAP_SYS_ADMIN, a named one its owner or
- * CAP_SYS_ADMIN.
- *
- * Return: 0; -EPERM; -EINVAL (also for max_bytes above max_queue_bytes);
- * otherwise as eq_queue_set_config().
+ * Return: 0; -EINVAL (also for max_bytes above max_queue_bytes); otherwise
+ * as eq_queue_set_config().
  */
 int eq_registry_set_config(struct eq_queue *q,
 			   const struct elasticq_config *cfg)
 {
-	int ret;
+	int ret = eq_registry_check_config(cfg);
 
-	if (q == eq_default_queue ? !capable(CAP_SYS_ADMIN) : !eq_queue_owned(q))
-		return -EPERM;
-	ret = eq_registry_check_config(cfg);
 	if (ret)
 		return ret;
 	return eq_queue_set_config(q, cfg);

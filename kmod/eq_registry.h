@@ -19,6 +19,7 @@ struct eq_queue *eq_registry_attach(const struct elasticq_attach *a,
 				    fmode_t fmode);
 int eq_registry_destroy(const struct elasticq_destroy *d);
 int eq_registry_check_name(const char *name);
+bool eq_registry_may_configure(const struct eq_queue *q);
 int eq_registry_set_config(struct eq_queue *q,
 			   const struct elasticq_config *cfg);
 void eq_registry_defaults(struct elasticq_config *cfg);
