@@ -75,7 +75,8 @@ static int __init elasticq_init(void)
 	ret = eq_registry_init(&cfg, dev_mode);
 	if (ret) {
 		pr_err("elasticq: cannot create the default queue (%d)\n", ret);
-		return ret;
+		/* Over max_total_bytes: the parameters contradict each other. */
+		return ret == -ENOBUFS ? -EINVAL : ret;
 	}
 	/* A table for `cat`, like /proc/sysvipc/msg. */
 	if (!proc_create_single("elasticq", 0444, NULL, eq_registry_show)) {

@@ -146,6 +146,48 @@ TEST_F_TIMEOUT(mod, unload_with_messages_queued, 120)
 	close(nb);
 }
 
+/* Unload frees the named queues too; a reload starts without any. */
+TEST_F_TIMEOUT(mod, unload_with_named_queues, 120)
+{
+	static const char *const names[] = { "mod.a", "mod.b", "mod.gone" };
+	char table[8192];
+	unsigned int i;
+	ssize_t n;
+	int fd;
+
+	NEED_KO();
+	for (i = 0; i < 3; i++) {
+		fd = eq_open_named(names[i], O_RDWR, ELASTICQ_ATTACH_CREATE,
+				   0600, NULL);
+		ASSERT_LE(0, fd);
+		ASSERT_EQ(0, eq_push_n(fd, i, 0, 100 * (i + 1), 500));
+		close(fd);
+	}
+	/* Destroyed, and freed already: its last file is closed. */
+	ASSERT_EQ(0, eq_destroy("mod.gone"));
+
+	close_and_unload(_metadata, self);
+	reload_original(_metadata, self);
+	for (i = 0; i < 3; i++) {
+		fd = eq_open_named(names[i], O_RDWR, 0, 0, NULL);
+		EXPECT_EQ(-ENOENT, fd) {
+			TH_LOG("%s survived the reload", names[i]);
+		}
+		if (fd >= 0)
+			close(fd);
+	}
+	fd = open("/proc/elasticq", O_RDONLY | O_CLOEXEC);
+	ASSERT_LE(0, fd);
+	n = read(fd, table, sizeof(table) - 1);
+	close(fd);
+	ASSERT_LT(0, n);
+	table[n] = '\0';
+	EXPECT_EQ(NULL, strstr(table, "mod.")) {
+		TH_LOG("%s", table);
+	}
+	EXPECT_NE(NULL, strstr(table, "(default)"));
+}
+
 /* An open file, even one blocked in read(2), pins the module. */
 TEST_F_TIMEOUT(mod, unload_refused_while_open, 120)
 {
@@ -194,6 +236,10 @@ TEST_F_TIMEOUT(mod, invalid_params_refused, 300)
 		"shrink_pct=0", "shrink_pct=100", "max_msg_size=0",
 		"max_msg_size=1048577", "max_bytes=0", "full_policy=3",
 		"dev_mode=01000", "growth_pct=abc",
+		/* The default queue is bound by max_queue_bytes too. */
+		"max_bytes=67108865", "max_queue_bytes=4096 max_bytes=4097",
+		/* Its ring alone would pass max_total_bytes. */
+		"max_total_bytes=1000",
 	};
 	unsigned int i;
 
