@@ -75,8 +75,10 @@ long eq_batch_push(struct eq_queue *q, struct elasticq_push_batch *b,
 	int ret = 0;
 
 	vec = eq_batch_array(stack, sizeof(stack), b->count, sizeof(*vec));
-	if (!vec)
+	if (!vec) {
+		b->error = -ENOMEM;
 		return -ENOMEM;
+	}
 	if (copy_from_user(vec, u64_to_user_ptr(b->msgs),
 			   b->count * sizeof(*vec))) {
 		ret = -EFAULT;

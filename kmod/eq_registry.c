@@ -21,7 +21,6 @@
  */
 #include <linux/capability.h>
 #include <linux/cred.h>
-#include <linux/ctype.h>
 #include <linux/err.h>
 #include <linux/fs_struct.h>
 #include <linux/moduleparam.h>
@@ -120,8 +119,10 @@ int eq_registry_check_name(const char *name)
 
 	if (!len || len > ELASTICQ_NAME_MAX)
 		return -EINVAL;
+	/* Not isalnum(): the kernel's also accepts Latin-1 letters. */
 	for (i = 0; i < len; i++)
-		if (!isalnum(name[i]) && !strchr("._-", name[i]))
+		if (!strchr("abcdefghijklmnopqrstuvwxyz"
+			    "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-", name[i]))
 			return -EINVAL;
 	for (; i < ELASTICQ_NAME_SIZE; i++)
 		if (name[i])

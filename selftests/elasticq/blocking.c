@@ -150,7 +150,9 @@ static int epoll_now(int fd)
 
 #define EQ_POLL_IN		(POLLIN | POLLRDNORM)
 #define EQ_POLL_OUT	(POLLOUT | POLLWRNORM)
-#define WAIT_POLL	"do_sys_poll|do_poll|do_epoll_wait|ep_poll"
+/* Where the poll and epoll sleepers sit, depending on what got inlined. */
+#define WAIT_POLL	"do_sys_poll|do_poll|poll_schedule_timeout|" \
+			"do_epoll_wait|ep_poll"
 /* Pollers give up after this, well within the harness timeout. */
 #define POLL_MS		10000
 

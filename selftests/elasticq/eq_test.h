@@ -392,6 +392,7 @@ struct eq_child_report {
 	volatile long ret;		/* syscall result or -errno */
 	volatile long ret2;
 	volatile uint64_t elapsed_ns;
+	volatile long aux;		/* anything else the test needs */
 	char data[ELASTICQ_MSG_SIZE_LIMIT / 64];
 };
 

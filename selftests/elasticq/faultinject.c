@@ -23,6 +23,10 @@
  *    the kernel has it); a single failure inside kvmalloc() is survived
  *    by its fallback.
  *
+ * Covered: write and writev (the message, a growth of the ring), read (a
+ * shrink), SET_CONFIG (a resize), open, push and pop batches, and the
+ * creation of a named queue.
+ *
  * Each failure must give -ENOMEM (a read: the message anyway) and leave the
  * queue as it was: same stats, same config, every message accepted before
  * still readable, in order.  The queue must work normally afterwards.
@@ -442,22 +446,49 @@ static bool fi_stats_same(struct __test_metadata *_metadata,
 }
 
 /* One syscall made by a child under fault injection. */
-enum fi_op_kind { FI_WRITE, FI_WRITEV, FI_READ, FI_SET_CONFIG, FI_OPEN };
+enum fi_op_kind {
+	FI_WRITE, FI_WRITEV, FI_READ, FI_SET_CONFIG, FI_OPEN, FI_PUSH_BATCH,
+	FI_POP_BATCH, FI_CREATE,
+};
+
+#define FI_BATCH	24	/* more than the kernel keeps on its stack */
+#define FI_QNAME	"fi.q"
 
 struct fi_op {
 	enum fi_op_kind kind;
 	int fd;
-	size_t len;			/* FI_WRITE(V): fi_wbuf; FI_READ: fi_rbuf */
-	struct elasticq_config cfg;	/* FI_SET_CONFIG */
+	size_t len;			/* FI_WRITE(V): fi_wbuf; FI_READ,
+					 * FI_POP_BATCH: fi_rbuf
+					 */
+	struct elasticq_config cfg;	/* FI_SET_CONFIG, FI_CREATE */
+	struct elasticq_msg_vec vec[FI_BATCH];	/* FI_PUSH_BATCH */
+	unsigned int count;		/* FI_PUSH_BATCH, FI_POP_BATCH */
 };
 
 enum fi_mode { FI_MODE_WINDOW, FI_MODE_NTH };
 
-static long fi_do(const struct fi_op *op)
+/*
+ * The syscall of @op; *@aux gets the push batch's error field or the pop
+ * batch's bytes.
+ */
+static long fi_do(const struct fi_op *op, long *aux)
 {
+	struct elasticq_push_batch pb = {
+		.size = sizeof(pb), .msgs = (uintptr_t)op->vec,
+		.count = op->count,
+	};
+	struct elasticq_pop_batch b = {
+		.size = sizeof(b), .buf = (uintptr_t)fi_rbuf,
+		.buf_len = op->len, .max_msgs = op->count,
+	};
+	struct elasticq_attach a = {
+		.size = sizeof(a), .flags = ELASTICQ_ATTACH_CREATE,
+		.mode = 0600, .name = FI_QNAME, .config = (uintptr_t)&op->cfg,
+	};
 	struct iovec iov[3];
 	size_t third = op->len / 3;
 	long ret = -EINVAL;
+	int fd;
 
 	switch (op->kind) {
 	case FI_WRITE:
@@ -482,9 +513,25 @@ static long fi_do(const struct fi_op *op)
 	case FI_OPEN:
 		ret = open(EQ_DEV, O_RDWR | O_CLOEXEC);
 		break;
+	case FI_PUSH_BATCH:
+		ret = ioctl(op->fd, ELASTICQ_IOC_PUSH_BATCH, &pb);
+		*aux = pb.error;
+		break;
+	case FI_POP_BATCH:
+		ret = ioctl(op->fd, ELASTICQ_IOC_POP_BATCH, &b);
+		*aux = b.bytes;
+		break;
+	case FI_CREATE:
+		/* The file is opened before the faults are armed: see fi_call. */
+		fd = op->fd;
+		ret = ioctl(fd, ELASTICQ_IOC_ATTACH, &a);
+		break;
 	}
 	return ret < 0 ? -errno : ret;
 }
+
+/* The last fi_call()'s push batch error or pop batch bytes. */
+static long fi_aux;
 
 /* Touch every page of [p, p + len) for writing. */
 static void fi_prefault(void *p, size_t len)
@@ -528,12 +575,19 @@ static long fi_call(struct __test_metadata *_metadata, FIXTURE_DATA(fi) *self,
 		volatile char stack[32768];
 		char arm[16], left[16];
 		int mif, nfd, len;
-		long ret;
+		struct fi_op cop = *op;
+		long ret, aux = 0;
 
 		mif = open("/proc/self/make-it-fail", O_WRONLY | O_CLOEXEC);
 		nfd = open("/proc/thread-self/fail-nth", O_RDWR | O_CLOEXEC);
 		if (mif < 0 || nfd < 0)
 			_exit(2);
+		/* A fresh file to bind to the new queue, opened unarmed. */
+		if (op->kind == FI_CREATE) {
+			cop.fd = eq_open(0);
+			if (cop.fd < 0)
+				_exit(2);
+		}
 		/* No page fault (and allocation) of ours while armed. */
 		fi_prefault((void *)stack, sizeof(stack));
 		fi_prefault(fi_rbuf, sizeof(fi_rbuf));
@@ -546,7 +600,7 @@ static long fi_call(struct __test_metadata *_metadata, FIXTURE_DATA(fi) *self,
 			if (pwrite(nfd, arm, len, 0) != len)
 				_exit(3);
 		}
-		ret = fi_do(op);
+		ret = fi_do(&cop, &aux);
 		if (mode == FI_MODE_WINDOW) {
 			if (write(mif, "0", 1) != 1)
 				_exit(4);
@@ -565,6 +619,9 @@ static long fi_call(struct __test_metadata *_metadata, FIXTURE_DATA(fi) *self,
 		}
 		if (op->kind == FI_READ && ret > 0)
 			memcpy(shared, fi_rbuf, ret);
+		if (op->kind == FI_POP_BATCH && ret > 0)
+			memcpy(shared, fi_rbuf, aux);
+		rep->aux = aux;
 		rep->ret = ret;
 		rep->done = 1;
 		_exit(0);
@@ -575,8 +632,11 @@ static long fi_call(struct __test_metadata *_metadata, FIXTURE_DATA(fi) *self,
 	EXPECT_TRUE(rep->done);
 	if (op->kind == FI_READ && rep->ret > 0)
 		memcpy(fi_rbuf, shared, rep->ret);
+	if (op->kind == FI_POP_BATCH && rep->ret > 0)
+		memcpy(fi_rbuf, shared, rep->aux);
 	munmap(shared, sizeof(fi_rbuf));
 	*injected = rep->ret2;
+	fi_aux = rep->aux;
 	return rep->ret;
 }
 
@@ -749,7 +809,7 @@ static long fi_call_blocked(struct __test_metadata *_metadata,
 		return -errno;
 	if (pid == 0) {
 		volatile char stack[32768];
-		long ret;
+		long ret, aux;
 
 		mif = open("/proc/self/make-it-fail", O_WRONLY | O_CLOEXEC);
 		if (mif < 0)
@@ -758,7 +818,7 @@ static long fi_call_blocked(struct __test_metadata *_metadata,
 		fi_prefault(fi_rbuf, sizeof(fi_rbuf));
 		fi_prefault(fi_wbuf, sizeof(fi_wbuf));
 		rep->ret2 = 0;
-		ret = fi_do(op);
+		ret = fi_do(op, &aux);
 		if (write(mif, "0", 1) != 1)
 			_exit(4);
 		if (op->kind == FI_READ && ret > 0 &&
@@ -1272,6 +1332,161 @@ TEST_F(fi, open_enomem_in_module)
 	ret = eq_open(0);
 	ASSERT_LE(0, ret);
 	close(ret);
+	fi_finish(_metadata, self);
+}
+
+/*
+ * Every allocation of a push batch of FI_BATCH messages (its vector, each
+ * message, each growth of the ring) fails once: the messages before the
+ * failure stay queued, in order, and the batch reports -ENOMEM for the one
+ * that failed (or fails with it if it was the first).
+ */
+TEST_F_TIMEOUT(fi, push_batch_enomem_every_allocation, 600)
+{
+	struct fi_op op = { .kind = FI_PUSH_BATCH, .fd = self->fd,
+			    .count = FI_BATCH };
+	unsigned int nth, nomem = 0, i;
+	struct elasticq_stats st;
+	bool injected = true;
+	size_t off, len;
+	long ret;
+
+	NEED_FI();
+	ASSERT_EQ(0, fi_push_n(self->fd, 3));
+	for (nth = 1; nth < 2000 && injected; nth++) {
+		/* The next FI_BATCH messages of the model, side by side. */
+		for (i = 0, off = 0; i < FI_BATCH; i++, off += len) {
+			len = fi_len(m_next + i);
+			eq_fill(fi_wbuf + off, len, FI_TAG, m_next + i);
+			op.vec[i].addr = (uintptr_t)(fi_wbuf + off);
+			op.vec[i].len = len;
+		}
+		ret = fi_call(_metadata, self, FI_MODE_NTH, nth, &op, &injected);
+		if (ret < 0) {
+			ASSERT_EQ(-ENOMEM, ret) {
+				TH_LOG("allocation %u", nth);
+			}
+			ASSERT_EQ(-ENOMEM, fi_aux);
+			nomem++;
+			ret = 0;
+		} else if (ret < FI_BATCH) {
+			ASSERT_EQ(-ENOMEM, fi_aux) {
+				TH_LOG("allocation %u: %ld pushed", nth, ret);
+			}
+			nomem++;
+		} else {
+			ASSERT_EQ(0, fi_aux);
+		}
+		for (i = 0; i < ret; i++)
+			fi_accepted(op.vec[i].len);
+		ASSERT_EQ(0, eq_get_stats(self->fd, &st));
+		ASSERT_EQ(m_next - m_first, st.len) {
+			TH_LOG("allocation %u: %ld pushed", nth, ret);
+		}
+	}
+	ASSERT_FALSE(injected);
+	TH_LOG("push batch: %u allocations, %u stopped by ENOMEM", nth - 2,
+	       nomem);
+	EXPECT_LE(FI_BATCH, nomem);
+	fi_finish(_metadata, self);
+}
+
+/*
+ * Every allocation of a pop batch (its array of taken messages, the
+ * shrinks its commits attempt): the batch fails with ENOMEM having taken
+ * nothing, or delivers its messages (a failed shrink is postponed).
+ */
+TEST_F_TIMEOUT(fi, pop_batch_enomem_every_allocation, 600)
+{
+	struct fi_op op = { .kind = FI_POP_BATCH, .fd = self->fd,
+			    .count = FI_BATCH, .len = sizeof(fi_rbuf) };
+	unsigned int nth, nomem = 0, i;
+	struct elasticq_stats st0, st;
+	bool injected = true;
+	uint64_t pos;
+	uint32_t len;
+	long ret;
+
+	NEED_FI();
+	/* The role the first batch would claim (and change the stats). */
+	ASSERT_EQ(0, ioctl(self->fd, ELASTICQ_IOC_CONSUME, 0));
+	for (nth = 1; nth < 2000 && injected; nth++) {
+		/* Enough to grow the ring, so the batch shrinks it back. */
+		ASSERT_EQ(0, fi_push_n(self->fd, FI_BATCH + 2 -
+				       (m_next - m_first)));
+		ASSERT_EQ(0, eq_get_stats(self->fd, &st0));
+		ret = fi_call(_metadata, self, FI_MODE_NTH, nth, &op, &injected);
+		ASSERT_EQ(0, eq_get_stats(self->fd, &st));
+		if (ret < 0) {
+			ASSERT_EQ(-ENOMEM, ret) {
+				TH_LOG("allocation %u", nth);
+			}
+			ASSERT_TRUE(fi_stats_same(_metadata, &st0, &st));
+			nomem++;
+			continue;
+		}
+		ASSERT_EQ(FI_BATCH, ret);
+		for (i = 0, pos = 0; i < ret; i++) {
+			const void *p = eq_next_frame(fi_rbuf, fi_aux, &pos,
+						      &len);
+
+			ASSERT_NE(NULL, p);
+			ASSERT_TRUE(fi_popped(p, len)) {
+				TH_LOG("allocation %u: frame %u", nth, i);
+			}
+		}
+		ASSERT_EQ(pos, (uint64_t)fi_aux);
+		ASSERT_EQ(2, st.len);
+	}
+	ASSERT_FALSE(injected);
+	TH_LOG("pop batch: %u allocations, %u gave ENOMEM", nth - 2, nomem);
+	EXPECT_LE(1, nomem);
+	fi_finish(_metadata, self);
+}
+
+/*
+ * Every allocation of ATTACH creating a named queue: ENOMEM leaves no
+ * queue (and no name) behind; the default queue is untouched.
+ */
+TEST_F_TIMEOUT(fi, create_enomem_every_allocation, 600)
+{
+	struct fi_op op = { .kind = FI_CREATE };
+	struct elasticq_stats st0, st;
+	unsigned int nth, nomem = 0;
+	bool injected = true;
+	long ret;
+	int fd;
+
+	NEED_FI();
+	eq_destroy(FI_QNAME);
+	ASSERT_EQ(0, fi_push_n(self->fd, 3));
+	ASSERT_EQ(0, eq_get_stats(self->fd, &st0));
+	op.cfg = self->cfg;
+	op.cfg.size = sizeof(op.cfg);
+	op.cfg.initial_capacity = 16384;	/* a vmalloc-sized ring */
+	op.cfg.max_capacity = 16384;
+	for (nth = 1; nth < 2000 && injected; nth++) {
+		ret = fi_call(_metadata, self, FI_MODE_NTH, nth, &op, &injected);
+		fd = eq_open_named(FI_QNAME, O_RDWR, 0, 0, NULL);
+		if (ret) {
+			ASSERT_EQ(-ENOMEM, ret) {
+				TH_LOG("allocation %u", nth);
+			}
+			ASSERT_EQ(-ENOENT, fd) {
+				TH_LOG("allocation %u left a queue", nth);
+			}
+			nomem++;
+			continue;
+		}
+		ASSERT_LE(0, fd);
+		close(fd);
+		ASSERT_EQ(0, eq_destroy(FI_QNAME));
+	}
+	ASSERT_FALSE(injected);
+	TH_LOG("create: %u allocations, %u gave ENOMEM", nth - 2, nomem);
+	EXPECT_LE(1, nomem);
+	ASSERT_EQ(0, eq_get_stats(self->fd, &st));
+	EXPECT_TRUE(fi_stats_same(_metadata, &st0, &st));
 	fi_finish(_metadata, self);
 }
 
