@@ -25,7 +25,9 @@ CC ?= cc
 CFLAGS ?= -O2 -g
 USER_CFLAGS := -std=gnu11 -Wall -Wextra -Werror -D_GNU_SOURCE -Iuapi $(CFLAGS)
 
-KMOD_SRCS := $(wildcard kmod/*.c kmod/*.h) kmod/Kbuild uapi/linux/elasticq.h
+# The module's sources, not what an in-tree build generates (*.mod.c).
+KMOD_C := $(filter-out %.mod.c,$(wildcard kmod/*.c)) $(wildcard kmod/*.h)
+KMOD_SRCS := $(KMOD_C) kmod/Kbuild uapi/linux/elasticq.h
 EXAMPLES := $(patsubst userspace/examples/%.c,$(BUILD)/examples/%, \
 	$(wildcard userspace/examples/*.c))
 SELFTESTS := $(patsubst selftests/elasticq/%.c,$(BUILD)/selftests/%, \
@@ -98,7 +100,7 @@ sparse:
 
 checkpatch:
 	@perl $(CHECKPATCH) --strict --no-tree --quiet --show-types -f \
-		$(wildcard kmod/*.c kmod/*.h) uapi/linux/elasticq.h
+		$(KMOD_C) uapi/linux/elasticq.h
 
 uapi-check:
 	@echo '#include <linux/elasticq.h>' | \
