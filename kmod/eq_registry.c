@@ -106,6 +106,13 @@ static int eq_registry_check_config(const struct elasticq_config *cfg)
 	return cfg->max_bytes > READ_ONCE(max_queue_bytes) ? -EINVAL : 0;
 }
 
+/* Not isalnum(): the kernel's also accepts Latin-1 letters. */
+static bool eq_name_char(char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+	       (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-';
+}
+
 /**
  * eq_registry_check_name() - is @name a valid queue name?
  * @name: ELASTICQ_NAME_SIZE bytes from userspace
@@ -119,10 +126,8 @@ int eq_registry_check_name(const char *name)
 
 	if (!len || len > ELASTICQ_NAME_MAX)
 		return -EINVAL;
-	/* Not isalnum(): the kernel's also accepts Latin-1 letters. */
 	for (i = 0; i < len; i++)
-		if (!strchr("abcdefghijklmnopqrstuvwxyz"
-			    "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-", name[i]))
+		if (!eq_name_char(name[i]))
 			return -EINVAL;
 	for (; i < ELASTICQ_NAME_SIZE; i++)
 		if (name[i])
