@@ -870,10 +870,17 @@ static long int80(long nr, long a, long b, long c)
 #define NR32_GETPID	20
 #define NR32_IOCTL	54
 
-/* Without IA32_EMULATION int $0x80 is a general protection fault. */
+/*
+ * Without IA32_EMULATION int $0x80 is a general protection fault; its
+ * sysctl tells without trying (6.7+ may still turn it off at boot).
+ */
 static bool have_int80(void)
 {
-	pid_t pid = fork();
+	pid_t pid;
+
+	if (access("/proc/sys/abi/vsyscall32", F_OK))
+		return false;
+	pid = fork();
 
 	if (pid == 0)
 		_exit(int80(NR32_GETPID, 0, 0, 0) == getpid() ? 0 : 1);

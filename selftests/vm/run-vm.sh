@@ -14,9 +14,10 @@ set -euo pipefail
 SELF=$(readlink -f "${BASH_SOURCE[0]}")
 CACHE=${ELASTICQ_CACHE:-/var/cache/elasticq}
 # Kernel problem reports. WARNING:/BUG: are anchored at the start of a
-# message because boot prints benign "Spectre V2 : WARNING: ..." lines.
+# message because boot prints benign "Spectre V2 : WARNING: ..." lines; a
+# user process's "traps: ... general protection fault ip:..." is not one.
 TS='^(\[ *[0-9]+\.[0-9]+\] )?(\[ *[CT][0-9]+\] )?'
-PROBLEM_RE="${TS}(WARNING:|BUG:)|Oops|kernel BUG at|general protection fault|Kernel panic|possible circular locking|possible recursive locking|inconsistent lock state|suspicious RCU usage|INFO: trying to register non-static key|self-detected stall|rcu: INFO:|detected stalls|blocked for more than|soft lockup|hard LOCKUP|UBSAN:|KASAN:|KCSAN:|sleeping function called|unreferenced object"
+PROBLEM_RE="${TS}(WARNING:|BUG:)|Oops|kernel BUG at|general protection fault(,|: [0-9a-f]{4} \[#)|Kernel panic|possible circular locking|possible recursive locking|inconsistent lock state|suspicious RCU usage|INFO: trying to register non-static key|self-detected stall|rcu: INFO:|detected stalls|blocked for more than|soft lockup|hard LOCKUP|UBSAN:|KASAN:|KCSAN:|sleeping function called|unreferenced object"
 
 log() { echo "run-vm: $*" >&2; }
 die() { log "$*"; exit 2; }
