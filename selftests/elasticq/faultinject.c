@@ -1317,7 +1317,8 @@ TEST_F(fi, open_enomem_in_module)
 	/* SLUB refuses to mark a cache that others were merged into. */
 	if (!fi_mark_kmalloc_caches())
 		SKIP(return, "no kmalloc cache can be marked for failslab "
-		     "(merged caches: boot with slub_nomerge)");
+		     "(merged caches need slub_nomerge; 6.1's attribute is "
+		     "read-only)");
 	ASSERT_EQ(0, fi_arm_window(self, 1));
 	ASSERT_EQ(0, fi_set(&self->slab, "cache-filter", "Y"));
 	ret = fi_call(_metadata, self, FI_MODE_WINDOW, 0, &op, &injected);
@@ -1383,6 +1384,8 @@ TEST_F_TIMEOUT(fi, push_batch_enomem_every_allocation, 600)
 		ASSERT_EQ(m_next - m_first, st.len) {
 			TH_LOG("allocation %u: %ld pushed", nth, ret);
 		}
+		/* Read back and empty: the next batch must not find it full. */
+		fi_check_all(_metadata);
 	}
 	ASSERT_FALSE(injected);
 	TH_LOG("push batch: %u allocations, %u stopped by ENOMEM", nth - 2,

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 /*
- * A syscall fuzzer for /dev/elasticq (issue 3, "Fuzzing"), with a verifier
+ * A syscall fuzzer for /dev/elasticq (issues 3 and 4), with a verifier
  * running beside it.
  *
  * FUZZ_WORKERS processes loop over random operations on files of their own:
@@ -15,6 +15,24 @@
  * Nothing sleeps forever: a one-shot timer (SIGALRM, no SA_RESTART) ends
  * every blocking call with EINTR.  The last worker runs unprivileged.
  *
+ * Named queues (issue 4): ATTACH of new and used files (EBUSY) to a few
+ * names "fz.*" (fz_names), a name nobody creates and invalid names of each
+ * kind, with random flags, modes, umasks, reserved fields, and config
+ * pointers (valid, invalid, bigger and smaller structs, unreadable);
+ * DESTROY; CONSUME with zero and non-zero arguments; PUSH_BATCH over random
+ * vectors (the iovec arrays of writev, same layout) and POP_BATCH into
+ * random buffers, with random counts, flags, timeouts and struct sizes;
+ * /proc/elasticq.  All from root and the unprivileged worker: queues get
+ * random owners and modes, so EACCES and EPERM are exact too.  A name's
+ * state is known because every change of it (ATTACH|CREATE, DESTROY) is
+ * made holding that name's lock in the shared page, which also records
+ * owner, group and mode; a quarter of the ATTACHes without CREATE skip the
+ * lock and are exact only if the name did not change meanwhile.  A file
+ * remembers whether it was bound or used (EBUSY) and to which queue.  For
+ * a while max_queues is 0 (ENOSPC exact), then 2.  A push batch must stop
+ * exactly where an entry could fail, with that failure in its error field;
+ * a pop batch returns well-formed frames, at most max_msgs, in its buffer.
+ *
  * Every result is checked against what the uapi, the SPEC and the VFS say
  * it may be: the errno must be one the call documents for that situation
  * (several are exact: EBADF, ESPIPE, ENOTTY, EPERM, EINVAL for a bad struct
@@ -25,19 +43,24 @@
  *
  * The verifier: a producer writes numbered messages with a magic prefix,
  * non-blocking, retrying the same number until it is accepted; a consumer
- * reads.  The fuzz workers read from the same default queue, so every
- * reader (fuzzer or consumer) records each verifier message it gets in a
- * shared bitmap.  At the end each accepted message was seen exactly once,
- * and none that was refused was seen at all.  Per reader the numbers
- * increase, except where a read that could fault ran at the same time (a
+ * reads.  The fuzz workers read and pop batches from the same default
+ * queue, so every reader (fuzzer or consumer) records each verifier
+ * message it gets (each frame of a batch) in a shared bitmap; a file bound
+ * to a named queue must never get one.  At the end each accepted message
+ * was seen exactly once, and none that was refused was seen at all.  Per
+ * reader the numbers increase, except where a read that could fault ran at the same time (a
  * fault puts the message back at the head, behind what others took
- * meanwhile).  Drop-oldest configs are only used after the verifier's
- * messages were all accounted for (the last quarter of the run).
+ * meanwhile; a pop batch that faults part-way puts back the rest the same
+ * way).  Drop-oldest configs are only used after the verifier's messages
+ * were all accounted for (the last quarter of the run).
  *
  * At the end the queue statistics must add up (enqueued - dequeued -
  * dropped == len, no roles left), the queue drains to empty and eq_reset()
- * puts back the load-time config.  The kernel must not have become tainted
- * (WARN, BUG, KASAN...) nor lockdep have turned itself off.  If ELASTICQ_KO
+ * puts back the load-time config.  /proc/elasticq lists exactly the names
+ * the workers' record says exist, with their owners and modes, and no
+ * roles; they are all destroyed and the table lists none.  The kernel must
+ * not have become tainted (WARN, BUG, KASAN...) nor lockdep have turned
+ * itself off.  If ELASTICQ_KO
  * is set, the last test unloads and reloads the module.
  *
  * Environment: ELASTICQ_FUZZ_SEED (default: from the clock; always printed),
@@ -47,6 +70,7 @@
 #include <grp.h>
 #include <limits.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <sys/epoll.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
@@ -85,7 +109,8 @@ enum fz_op {
 	OP_GET_STATS, OP_GET_CONFIG, OP_SET_CONFIG, OP_SET_VALID,
 	OP_IOC_EA, OP_IOC_OTHER, OP_POLL, OP_EPOLL_CTL, OP_EPOLL_WAIT,
 	OP_OPEN, OP_CLOSE, OP_FCNTL, OP_LSEEK, OP_PREAD, OP_MMAP,
-	OP_V_WRITE, OP_V_READ, NR_OPS
+	OP_ATTACH, OP_DESTROY, OP_CONSUME, OP_PUSH_BATCH, OP_POP_BATCH,
+	OP_PROC, OP_V_WRITE, OP_V_READ, NR_OPS
 };
 
 static const char *const op_names[NR_OPS] = {
@@ -93,10 +118,33 @@ static const char *const op_names[NR_OPS] = {
 	"GET_STATS", "GET_CONFIG", "SET_CONFIG", "SET_CONFIG(valid)",
 	"ioctl(0xEA,?)", "ioctl(other)", "poll", "epoll_ctl", "epoll_wait",
 	"open", "close", "fcntl", "lseek", "pread", "mmap",
-	"verifier write", "verifier read",
+	"ATTACH", "DESTROY", "CONSUME", "PUSH_BATCH", "POP_BATCH",
+	"/proc/elasticq", "verifier write", "verifier read",
 };
 
 #define NR_ERR		136		/* 0: success, 1..134: errno, 135: other */
+
+/* The named queues the workers use: FZ_NAMES names, all "fz." */
+#define FZ_NAMES	6
+#define FZ_UID		65534		/* the unprivileged worker's uid and gid */
+#define FZ_MISSING	"fz.never"	/* a valid name nobody creates */
+
+static const char *const fz_names[FZ_NAMES] = {
+	"fz.a", "fz.b", "fz.C-1", "fz._x", "fz.z.9",
+	"fz.012345678901234567890123456789012345678901234567890123456789",
+};
+
+/*
+ * What the workers know about one name: changed only with @lock held, by
+ * ATTACH|CREATE and DESTROY of that name, so that a worker holding @lock
+ * knows the outcome.  @gen counts the changes.
+ */
+struct fz_name {
+	int lock;
+	bool exists;
+	uint32_t uid, gid, mode;
+	uint64_t gen;
+};
 
 struct fz_shared {
 	volatile int stop;		/* workers and consumer: finish */
@@ -111,6 +159,13 @@ struct fz_shared {
 	uint64_t nfail;
 	uint64_t cnt[NR_OPS][NR_ERR];
 	uint64_t ops[FUZZ_WORKERS + 2];
+	struct fz_name names[FZ_NAMES];
+	/* max_queues: @maxq_gen is odd while the test changes it. */
+	volatile unsigned int maxq_gen, maxq;
+	unsigned int maxq_safe;		/* at least this: ENOSPC impossible */
+	uint64_t max_queue_bytes;	/* the module parameter */
+	uint32_t dev_mode;		/* of /dev/elasticq and the default queue */
+	uint64_t racy_attach, racy_attach_done;	/* ATTACHes without the lock */
 	char fail[FUZZ_MAX_FAILS][320];
 	uint8_t seen[FUZZ_MAX_VSEQ];
 };
@@ -404,9 +459,13 @@ static void cfg_random(struct rng *r, struct elasticq_config *c)
 
 struct fz_file {
 	int fd;			/* -1: closed */
+	int slot;		/* in worker.f[], -1 for a bad descriptor */
 	int flags;		/* as opened (O_NONBLOCK tracked by fcntl) */
 	bool bad;		/* a descriptor that is not open */
 	bool rd, wr, path, nb;
+	int q;			/* bound to: -1 the default queue, else fz_names[q] */
+	int own;		/* may configure q: 1, 0, -1 unknown */
+	int used;		/* pushed, popped or took a role: 0 no, 1 maybe, 2 yes */
 };
 
 struct worker {
@@ -423,6 +482,8 @@ struct worker {
 	uint8_t *iovz;			/* iovec arrays, a guard page after */
 	struct reader rd;
 	struct elasticq_config ro_cfg;	/* the config at ro + 128 */
+	uint32_t uid, gid;
+	size_t seg_acc[FZ_MAXIOV + 1];	/* mk_iov: readable bytes per segment */
 	char ctx[200];
 	uint64_t n;
 };
@@ -436,6 +497,9 @@ static const char *const pk_names[NR_PK] = {
 	"valid", "valid-to-guard", "misaligned", "straddling", "read-only",
 	"PROT_NONE", "unmapped", "NULL", "low", "kernel", "non-canonical",
 };
+
+/* 5-level paging: 2^47 is a user address (see worker_setup()). */
+static bool la57;
 
 /* A user pointer and how many bytes from it can be read and written. */
 struct uptr {
@@ -511,10 +575,12 @@ static struct uptr mkptr(struct worker *w, uint8_t *zone, size_t len,
 			0x00007ffffffff000ULL }[below(&w->r, 3)]);
 		/*
 		 * 0xdead...: never a user address.  2^47 is one only with
-		 * 5-level paging (QEMU's -cpu max has it), and the top page
-		 * of 4-level user space always is one: unmapped either way.
+		 * 5-level paging (QEMU's -cpu max has it, see la57), and the
+		 * top page of 4-level user space always is one: unmapped
+		 * either way.
 		 */
-		u.kaddr = (uintptr_t)u.p == 0xdead000000000000ULL;
+		u.kaddr = (uintptr_t)u.p == 0xdead000000000000ULL ||
+			  ((uintptr_t)u.p == 0x0000800000000000ULL && !la57);
 		break;
 	default:
 		break;
@@ -567,7 +633,7 @@ static const char *fl_str(const struct fz_file *f, char *buf, size_t size)
 /* One of the worker's files, or (1 in 16) a descriptor that is not open. */
 static struct fz_file pick_file(struct worker *w)
 {
-	struct fz_file bad = { .fd = -1, .bad = true };
+	struct fz_file bad = { .fd = -1, .slot = -1, .bad = true };
 	unsigned int i, j;
 
 	if (chance(&w->r, 16)) {
@@ -585,11 +651,39 @@ static struct fz_file pick_file(struct worker *w)
 	return bad;
 }
 
-static void op_open(struct worker *w)
+/* The slot's file is new: bound to the default queue, unused. */
+static void fl_fresh(struct worker *w, struct fz_file *f)
+{
+	f->slot = f - w->f;
+	f->q = -1;
+	f->own = w->root;
+	f->used = 0;
+}
+
+/*
+ * Something that may push or pop (and so claim a role) was tried on @f
+ * and gave @r: EBADF and EINVAL come before that, the queue's own errors
+ * and a transfer after it.
+ */
+static void fl_used(struct worker *w, const struct fz_file *f, long r)
+{
+	struct fz_file *s = f->slot >= 0 ? &w->f[f->slot] : NULL;
+
+	if (!s || s->fd != f->fd || f->bad || f->path || r == -EBADF ||
+	    r == -EINVAL || r == -EOPNOTSUPP || r == -ESPIPE)
+		return;
+	if (r > 0 || r == -EAGAIN || r == -ETIMEDOUT || r == -EINTR ||
+	    r == -EMSGSIZE || r == -ENOBUFS)
+		s->used = 2;
+	else if (!s->used)
+		s->used = 1;
+}
+
+/* Open a new file in slot @f (closing what was there); false if failed. */
+static bool open_slot(struct worker *w, struct fz_file *f)
 {
 	static const int extra[] = { O_NONBLOCK, O_CLOEXEC, O_APPEND, O_SYNC,
 				     O_NOCTTY, O_TRUNC, O_NOFOLLOW, O_DIRECT };
-	struct fz_file *f = &w->f[below(&w->r, FUZZ_FDS)];
 	int flags, acc, fd, e;
 	struct eset ok = { { 0 } };
 	unsigned int i;
@@ -633,7 +727,7 @@ static void op_open(struct worker *w)
 		if (e == EINVAL && !(flags & O_DIRECT) &&
 		    !((flags & O_CREAT) && (flags & O_DIRECTORY)))
 			fz_fail(w->who, "%s: EINVAL", w->ctx);
-		return;
+		return false;
 	}
 	if (want_fail && !(flags & O_PATH))
 		fz_fail(w->who, "%s succeeded", w->ctx);
@@ -643,6 +737,13 @@ static void op_open(struct worker *w)
 	f->rd = !f->path && (acc == O_RDONLY || acc == O_RDWR);
 	f->wr = !f->path && (acc == O_WRONLY || acc == O_RDWR);
 	f->nb = flags & O_NONBLOCK;
+	fl_fresh(w, f);
+	return true;
+}
+
+static void op_open(struct worker *w)
+{
+	open_slot(w, &w->f[below(&w->r, FUZZ_FDS)]);
 }
 
 static void op_close(struct worker *w)
@@ -771,7 +872,7 @@ static struct uptr seg_ptr(struct worker *w, uint8_t *zone, size_t len,
 static void mk_iov(struct worker *w, uint8_t *zone, bool write,
 		   struct iovset *s)
 {
-	static const long counts[] = { 0, 1, 2, 3, 8, 9, 64, FZ_MAXIOV,
+	static const long counts[] = { 0, 1, 2, 3, 8, 9, 16, 17, 64, FZ_MAXIOV,
 				       FZ_MAXIOV + 1, -1 };
 	struct iovec *v = (struct iovec *)w->iovz;
 	size_t maxseg, arrlen, cursor = below(&w->r, 4096);
@@ -779,7 +880,7 @@ static void mk_iov(struct worker *w, uint8_t *zone, bool write,
 	long i, n;
 
 	memset(s, 0, sizeof(*s));
-	s->cnt = chance(&w->r, 3) ? counts[below(&w->r, 10)] :
+	s->cnt = chance(&w->r, 3) ? counts[below(&w->r, 12)] :
 		 1 + (long)below(&w->r, 5);
 	n = s->cnt < 0 ? 0 : s->cnt;
 	s->all_acc = true;
@@ -805,6 +906,7 @@ static void mk_iov(struct worker *w, uint8_t *zone, bool write,
 		s->total = len > MAX_RW_COUNT - s->total ? MAX_RW_COUNT :
 			   s->total + len;
 		a = write ? u.acc_r : u.acc_w;
+		w->seg_acc[i] = a;
 		if (a < len)
 			s->all_acc = false;
 		if (prefix)
@@ -904,6 +1006,7 @@ static void check_write(struct worker *w, enum fz_op op, const struct fz_file *f
 		if (einval_ok)
 			es_add(&ok, EINVAL);
 		es_add(&ok, ENOMEM);
+		es_add(&ok, ENOBUFS);	/* all queues hold max_total_bytes */
 		es_add(&ok, EAGAIN);	/* full: O_NONBLOCK or policy reject */
 		if (!f->nb && !(rwf & RWF_NOWAIT)) {
 			es_add(&ok, ETIMEDOUT);
@@ -933,6 +1036,7 @@ static void op_write(struct worker *w)
 	timer_disarm();
 	check_write(w, OP_WRITE, &f, r, len > MAX_RW_COUNT ? MAX_RW_COUNT : len,
 		    u.acc_r >= len && !u.kaddr, u.range_bad, false, 0);
+	fl_used(w, &f, r);
 }
 
 static bool cnt_bad(long cnt)
@@ -962,6 +1066,7 @@ static void op_writev(struct worker *w, bool v2)
 		r = writev(f.fd, s.iov, (int)s.cnt);
 	r = r < 0 ? -errno : r;
 	timer_disarm();
+	fl_used(w, &f, r);
 	if (v2 && pos != -1) {
 		/* Not seekable: ESPIPE; negative offsets: EINVAL. */
 		long want = pos < -1 ? -EINVAL : f.bad || f.path ? -EBADF :
@@ -1051,6 +1156,24 @@ static void check_read(struct worker *w, enum fz_op op, const struct fz_file *f,
 			fl_str(f, fb, sizeof(fb)), strerror(-r));
 }
 
+/*
+ * A read or pop on @f got @n bytes at @data: a verifier message if @f is on
+ * the default queue; on a named queue there are none.
+ */
+static void v_got(struct worker *w, const struct fz_file *f,
+		  const uint8_t *data, size_t n, bool overlapped)
+{
+	uint64_t magic;
+
+	if (f->q < 0) {
+		v_seen(&w->rd, data, n, overlapped);
+		return;
+	}
+	if (n >= V_HDR && (memcpy(&magic, data, 8), magic == V_MAGIC))
+		fz_fail(w->who, "%s: a verifier message came out of queue %s",
+			w->ctx, fz_names[f->q]);
+}
+
 /* Scrub the start of what a read may have written: no magic stays around. */
 static void scrub(uint8_t *p, size_t n)
 {
@@ -1072,13 +1195,14 @@ static void op_read(struct worker *w)
 		 u.p, len);
 	if (!f.nb)
 		timer_arm(w);
-	ov_begin(&ov, risky);
+	ov_begin(&ov, risky && f.q < 0);	/* a put-back elsewhere is no risk */
 	r = read(f.fd, u.p, len);
 	r = r < 0 ? -errno : r;
 	over = ov_end(&ov);
 	timer_disarm();
+	fl_used(w, &f, r);
 	if (r > 0 && (size_t)r <= u.acc_w)
-		v_seen(&w->rd, u.p, r, over);
+		v_got(w, &f, u.p, r, over);
 	if (u.acc_w)
 		scrub(u.p, u.acc_w);
 	check_read(w, OP_READ, &f, r, len > MAX_RW_COUNT ? MAX_RW_COUNT : len,
@@ -1107,7 +1231,7 @@ static void op_readv(struct worker *w, bool v2)
 		 s.arr_ok ? "ok" : "bad", pos, rwf);
 	if (!f.nb)
 		timer_arm(w);
-	ov_begin(&ov, risky);
+	ov_begin(&ov, risky && f.q < 0);	/* a put-back elsewhere is no risk */
 	if (v2)
 		r = syscall(SYS_preadv2, f.fd, s.iov, s.cnt, pos, 0L, rwf);
 	else
@@ -1126,8 +1250,9 @@ static void op_readv(struct worker *w, bool v2)
 			memcpy(gather + got, v[i].iov_base, k);
 			got += k;
 		}
-		v_seen(&w->rd, gather, r, over);
+		v_got(w, &f, gather, r, over);
 	}
+	fl_used(w, &f, r);
 	if (s.arr_ok && !cnt_bad(s.cnt)) {
 		for (i = 0; i < s.cnt; i++) {
 			uint8_t *b = v[i].iov_base;
@@ -1159,10 +1284,23 @@ static void op_readv(struct worker *w, bool v2)
 
 #define IOC_SIZELESS(cmd)	((cmd) & ~(_IOC_SIZEMASK << _IOC_SIZESHIFT))
 
-enum ioc_kind { IOC_STATS, IOC_CONFIG, IOC_SET, IOC_OTHER };
+enum ioc_kind {
+	IOC_STATS, IOC_CONFIG, IOC_SET, IOC_ATTACH, IOC_DESTROY, IOC_CONSUME,
+	IOC_PUSH, IOC_POP, IOC_OTHER
+};
 
 static enum ioc_kind ioc_which(unsigned int cmd)
 {
+	if (cmd == ELASTICQ_IOC_CONSUME)
+		return IOC_CONSUME;
+	if (IOC_SIZELESS(cmd) == IOC_SIZELESS(ELASTICQ_IOC_ATTACH))
+		return IOC_ATTACH;
+	if (IOC_SIZELESS(cmd) == IOC_SIZELESS(ELASTICQ_IOC_DESTROY))
+		return IOC_DESTROY;
+	if (IOC_SIZELESS(cmd) == IOC_SIZELESS(ELASTICQ_IOC_PUSH_BATCH))
+		return IOC_PUSH;
+	if (IOC_SIZELESS(cmd) == IOC_SIZELESS(ELASTICQ_IOC_POP_BATCH))
+		return IOC_POP;
 	if (IOC_SIZELESS(cmd) == IOC_SIZELESS(ELASTICQ_IOC_GET_STATS))
 		return IOC_STATS;
 	if (IOC_SIZELESS(cmd) == IOC_SIZELESS(ELASTICQ_IOC_GET_CONFIG))
@@ -1186,6 +1324,1123 @@ static bool vfs_magic(unsigned int type)
 {
 	return type == 0x00 || type == 0x15 || type == 'T' || type == 'X' ||
 	       type == 'f' || type == 0x94;
+}
+
+/* ---- the new ioctls: their argument structs ---- */
+
+/*
+ * What copy_struct_from_user() of a @usize-byte argument (the kernel knows
+ * @ks bytes and wants @ver0 at least) gives when the first @nview bytes
+ * (@view) can be read: 0 (read, and its size field says @usize), -errno,
+ * or 1: EFAULT or E2BIG, both added to @ok.
+ */
+static long copyin_want(const uint8_t *view, size_t nview, unsigned int usize,
+			unsigned int ks, unsigned int ver0, struct eset *ok)
+{
+	bool tail_nz = false;
+	uint32_t size;
+	size_t i;
+
+	if (usize < ver0)
+		return -EINVAL;
+	for (i = ks; i < nview; i++)
+		tail_nz |= view[i] != 0;
+	if (usize > ks && nview < usize) {
+		es_add(ok, EFAULT);
+		es_add(ok, E2BIG);
+		return 1;
+	}
+	if (tail_nz)
+		return -E2BIG;
+	if (nview < ks)
+		return -EFAULT;
+	memcpy(&size, view, 4);
+	return size == usize ? 0 : -EINVAL;
+}
+
+/*
+ * @ks bytes of @st at @buf zero-extended to @usize (now and then with a
+ * non-zero byte in the tail), the size field mostly @usize.
+ */
+static void mk_arg(struct worker *w, uint8_t *buf, const void *st,
+		   unsigned int ks, unsigned int usize)
+{
+	uint32_t size = usize;
+
+	memset(buf, 0, usize);
+	memcpy(buf, st, usize < ks ? usize : ks);
+	if (usize > ks && chance(&w->r, 4))
+		buf[ks + below(&w->r, usize - ks)] = 1;
+	if (chance(&w->r, 12))
+		size = chance(&w->r, 2) ? usize + 8 : chance(&w->r, 2) ?
+		       usize - 8 : (uint32_t)rnd(&w->r);
+	memcpy(buf, &size, usize < 4 ? usize : 4);
+}
+
+/*
+ * Put the @usize bytes at @buf where a pointer of @kind points, in wz (a
+ * read-only one on the second page of ro, written through mprotect()), and
+ * copy what the kernel can read of it to @view.
+ */
+static struct uptr put_arg(struct worker *w, enum pk kind, const uint8_t *buf,
+			   unsigned int usize, uint8_t *view, size_t *nview)
+{
+	struct uptr u = { .kind = kind };
+	size_t off, n;
+
+	if (kind == PK_RO) {
+		n = usize < PAGE ? usize : PAGE;
+		off = chance(&w->r, 4) ? 2 * PAGE - below(&w->r, n + 1) :
+		      PAGE + 8 * below(&w->r, 64);
+		u.p = w->ro + off;
+		u.acc_r = usize < 2 * PAGE - off ? usize : 2 * PAGE - off;
+		if (mprotect(w->ro, 2 * PAGE, PROT_READ | PROT_WRITE))
+			fz_fail(w->who, "mprotect: %s", strerror(errno));
+		memcpy(u.p, buf, u.acc_r);
+		mprotect(w->ro, 2 * PAGE, PROT_READ);
+	} else {
+		u = mkptr(w, w->wz, usize, kind);
+		if (u.acc_w)
+			memcpy(u.p, buf, u.acc_w < usize ? u.acc_w : usize);
+	}
+	*nview = u.acc_r < usize ? u.acc_r : usize;
+	if (*nview)
+		memcpy(view, u.p, *nview);
+	return u;
+}
+
+/* Check @r against @want: -errno, 0, or 1 (one of @ok). */
+static bool check_want(struct worker *w, const struct fz_file *f, long r,
+		       long want, const struct eset *ok)
+{
+	char fb[64];
+
+	if (r == want || (r < 0 && es_has(ok, -r)))
+		return true;
+	fz_fail(w->who, "%s on %s: %s, want %s", w->ctx,
+		fl_str(f, fb, sizeof(fb)), r < 0 ? strerror(-r) : "success",
+		want == 1 ? "one of a set" : want < 0 ? strerror(-want) :
+		"success");
+	return false;
+}
+
+/* ---- named queues: names, the workers' record of them, limits ---- */
+
+static bool name_char(char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+	       (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-';
+}
+
+/* The rule of the semantics: 1..63 of [A-Za-z0-9._-], then zeros only. */
+static bool name_valid(const char *name)
+{
+	size_t len = strnlen(name, ELASTICQ_NAME_SIZE), i;
+
+	if (!len || len > ELASTICQ_NAME_MAX)
+		return false;
+	for (i = 0; i < len; i++)
+		if (!name_char(name[i]))
+			return false;
+	for (; i < ELASTICQ_NAME_SIZE; i++)
+		if (name[i])
+			return false;
+	return true;
+}
+
+/* Index in fz_names of a valid name, else -1. */
+static int name_index(const char *name)
+{
+	int i;
+
+	for (i = 0; i < FZ_NAMES && name_valid(name); i++)
+		if (!strcmp(name, fz_names[i]))
+			return i;
+	return -1;
+}
+
+/*
+ * A name (ELASTICQ_NAME_SIZE bytes at @name): mostly one of fz_names, else
+ * FZ_MISSING or an invalid one of each kind; never another valid name.
+ */
+static void pick_name(struct worker *w, char *name)
+{
+	static const char bad[] = "/ \n\t*:\\@+,;=\x7f\x80\xe9\xff";
+	const char *base = fz_names[below(&w->r, FZ_NAMES)];
+	size_t len = strlen(base), i;
+
+	memset(name, 0, ELASTICQ_NAME_SIZE);
+	if (below(&w->r, 10) < 7) {
+		memcpy(name, base, len);
+		return;
+	}
+	switch (below(&w->r, 6)) {
+	case 0:
+		strcpy(name, FZ_MISSING);
+		return;
+	case 1:		/* empty */
+		break;
+	case 2:		/* 64 characters, no NUL */
+		memset(name, 'a' + below(&w->r, 26), ELASTICQ_NAME_SIZE);
+		memcpy(name, "fz.", 3);
+		break;
+	case 3:		/* a character that is not allowed */
+		memcpy(name, base, len);
+		name[below(&w->r, len)] = bad[below(&w->r, sizeof(bad) - 1)];
+		break;
+	case 4:		/* garbage after the NUL */
+		memcpy(name, base, len);
+		name[len + 1 + below(&w->r, ELASTICQ_NAME_SIZE - len - 1)] =
+			1 + below(&w->r, 255);
+		break;
+	default:	/* random bytes */
+		for (i = 0; i < ELASTICQ_NAME_SIZE; i++)
+			name[i] = rnd(&w->r);
+		name[below(&w->r, ELASTICQ_NAME_SIZE)] = 0;
+		break;
+	}
+	if (name_valid(name))
+		name[0] = '/';
+}
+
+static void name_lock(int i)
+{
+	while (__atomic_exchange_n(&sh->names[i].lock, 1, __ATOMIC_ACQUIRE))
+		sched_yield();
+}
+
+static void name_unlock(int i)
+{
+	__atomic_store_n(&sh->names[i].lock, 0, __ATOMIC_RELEASE);
+}
+
+static struct fz_name name_snapshot(int i)
+{
+	struct fz_name n;
+
+	name_lock(i);
+	n = sh->names[i];
+	name_unlock(i);
+	return n;
+}
+
+/* May this worker open a queue of @uid/@gid/@mode as @f is opened? */
+static bool may_access(const struct worker *w, uint32_t uid, uint32_t gid,
+		       uint32_t mode, const struct fz_file *f)
+{
+	unsigned int want = (f->rd ? 4 : 0) | (f->wr ? 2 : 0);
+
+	if (w->root)
+		return true;
+	if (uid == w->uid)
+		mode >>= 6;
+	else if (gid == w->gid)
+		mode >>= 3;
+	return !(want & ~mode & 7);
+}
+
+/*
+ * May @f's queue be reconfigured by this worker?  Unknown (a queue bound
+ * while its name changed): EPERM joins @ok and the answer is yes.
+ */
+static bool may_configure(const struct worker *w, const struct fz_file *f,
+			  struct eset *ok)
+{
+	if (w->root)
+		return true;
+	if (f->q < 0 || !f->own)
+		return false;
+	if (f->own < 0)
+		es_add(ok, EPERM);
+	return true;
+}
+
+/* max_queues during a call that started at generation @gen0, if known. */
+static bool maxq_known(unsigned int gen0, unsigned int *limit)
+{
+	*limit = __atomic_load_n(&sh->maxq, __ATOMIC_SEQ_CST);
+	return !(gen0 & 1) &&
+	       __atomic_load_n(&sh->maxq_gen, __ATOMIC_SEQ_CST) == gen0;
+}
+
+/* ---- ATTACH ---- */
+
+/* Config sizes tried: beyond 4096 (a page) the kernel says E2BIG. */
+#ifndef FZ_BIG_CFGS
+#define FZ_BIG_CFGS	6
+#endif
+
+enum cfgk {
+	CFG_NONE, CFG_VALID, CFG_RANDOM, CFG_BIG, CFG_BIG_NZ, CFG_SMALL,
+	CFG_STRADDLE, CFG_BAD, CFG_RO, NR_CFGK
+};
+
+/*
+ * The config pointer of an ATTACH|CREATE, built in iovz; *@want: what
+ * reading and checking it gives, 0 or -errno.
+ */
+static uint64_t pick_attach_cfg(struct worker *w, long *want)
+{
+	static const enum pk bad[] = { PK_NONE, PK_HOLE, PK_KERNEL, PK_LOW,
+				       PK_NONCANON };
+	enum cfgk kind = below(&w->r, NR_CFGK);
+	size_t off = 8 * below(&w->r, 64), readable, i;
+	struct elasticq_config c;
+	uint32_t size = sizeof(c);
+	bool tail_nz = false;
+	uint8_t *p;
+
+	*want = 0;
+	switch (kind) {
+	case CFG_NONE:
+		return 0;
+	case CFG_RO:		/* w->ro_cfg, valid, in read-only memory */
+		return (uintptr_t)(w->ro + 128);
+	case CFG_BAD:
+		*want = -EFAULT;
+		return (uintptr_t)mkptr(w, w->rz, sizeof(c),
+					bad[below(&w->r, 5)]).p;
+	case CFG_RANDOM:
+		cfg_random(&w->r, &c);
+		break;
+	default:
+		cfg_random_valid(&w->r, &c);
+		break;
+	}
+	if (kind == CFG_BIG || kind == CFG_BIG_NZ)
+		size = (uint32_t[]){ 100, 104, 128, 4096, 4104, 8192 }[below(&w->r, FZ_BIG_CFGS)];
+	else if (kind == CFG_SMALL)
+		size = (uint32_t[]){ 0, 4, 8, 88, 95 }[below(&w->r, 5)];
+	c.size = size;
+	readable = size > sizeof(c) ? size : sizeof(c);
+	p = w->iovz + off;
+	if (kind == CFG_STRADDLE) {
+		readable = below(&w->r, sizeof(c));
+		p = w->iovz + IOVZ_SIZE - readable;
+	}
+	memset(p, 0, readable);
+	memcpy(p, &c, readable < sizeof(c) ? readable : sizeof(c));
+	if (kind == CFG_BIG_NZ)
+		p[sizeof(c) + below(&w->r, size - sizeof(c))] = 1 + below(&w->r, 255);
+	for (i = sizeof(c); i < size && i < readable; i++)
+		tail_nz |= p[i] != 0;
+	if (readable < 4)
+		*want = -EFAULT;
+	else if (size < ELASTICQ_CONFIG_SIZE_VER0)
+		*want = -EINVAL;
+	else if (tail_nz)
+		*want = -E2BIG;
+	else if (readable < size || readable < sizeof(c))
+		*want = -EFAULT;
+	else if (!cfg_valid(&c) || c.max_bytes > sh->max_queue_bytes)
+		*want = -EINVAL;
+	return (uintptr_t)p;
+}
+
+/*
+ * The outcomes of a valid ATTACH on a file not yet bound nor used, with
+ * the name in state @n, added to @ok (*@succ: success is one).  @cfg_want:
+ * what the config pointer gives; @newmode: a new queue's mode.
+ */
+static void attach_outcomes(const struct worker *w, const struct fz_file *f,
+			    const struct elasticq_attach *a, long cfg_want,
+			    const struct fz_name *n, bool limit_known,
+			    unsigned int limit, uint32_t newmode,
+			    struct eset *ok, bool *succ)
+{
+	bool create = a->flags & ELASTICQ_ATTACH_CREATE;
+
+	/* The config is checked even if the queue exists (or not: "ignored"). */
+	if (cfg_want) {
+		es_add(ok, -cfg_want);
+		if (!n->exists)
+			return;
+	}
+	if (n->exists) {
+		if (create && (a->flags & ELASTICQ_ATTACH_EXCL))
+			es_add(ok, EEXIST);
+		else if (may_access(w, n->uid, n->gid, n->mode, f))
+			*succ = true;
+		else
+			es_add(ok, EACCES);
+		return;
+	}
+	if (!create) {
+		es_add(ok, ENOENT);
+		return;
+	}
+	if (!limit_known || limit < sh->maxq_safe)
+		es_add(ok, ENOSPC);
+	if (limit_known && !limit)
+		return;
+	es_add(ok, ENOBUFS);
+	es_add(ok, ENOMEM);
+	if (may_access(w, w->uid, w->gid, newmode, f))
+		*succ = true;
+	else
+		es_add(ok, EACCES);
+}
+
+static void ioc_attach(struct worker *w, enum fz_op op, unsigned int cmd,
+		       struct fz_file f)
+{
+	static const uint32_t modes[] = { 0600, 0666, 0644, 0640, 0660, 0606,
+					  0400, 0200, 0, 0777 };
+	static const mode_t umasks[] = { 0, 022, 077, 027, 0777 };
+	static uint8_t buf[_IOC_SIZEMASK + 1], view[_IOC_SIZEMASK + 1];
+	unsigned int usize = _IOC_SIZE(cmd), limit, gen0;
+	struct fz_file *s = f.slot >= 0 ? &w->f[f.slot] : NULL;
+	struct fz_name n0 = { 0 }, n1 = { 0 };
+	struct eset ok = { { 0 } };
+	struct elasticq_attach a;
+	mode_t um = 022;
+	long want, cfg_want = 0, r;
+	bool create = false, locked = false, racy = false, succ = false, known;
+	uint64_t racy0;
+	size_t nview;
+	struct uptr u;
+	int idx = -1;
+
+	memset(&a, 0, sizeof(a));
+	a.size = usize;
+	a.flags = (uint32_t[]){ ELASTICQ_ATTACH_CREATE, ELASTICQ_ATTACH_CREATE,
+				ELASTICQ_ATTACH_CREATE | ELASTICQ_ATTACH_EXCL,
+				0, 0, ELASTICQ_ATTACH_EXCL }[below(&w->r, 6)];
+	if (chance(&w->r, 20))
+		a.flags |= 1U << below(&w->r, 32);
+	pick_name(w, a.name);
+	if (!strcmp(a.name, FZ_MISSING))
+		a.flags &= ~(ELASTICQ_ATTACH_CREATE | ELASTICQ_ATTACH_EXCL);
+	if (a.flags & ELASTICQ_ATTACH_CREATE) {
+		a.mode = chance(&w->r, 3) ? below(&w->r, 01000) :
+			 modes[below(&w->r, 10)];
+		if (chance(&w->r, 20))
+			a.mode = 01000 << below(&w->r, 23);
+		a.config = pick_attach_cfg(w, &cfg_want);
+	} else if (chance(&w->r, 15)) {
+		if (chance(&w->r, 2))
+			a.mode = 1 + below(&w->r, 0777);
+		else
+			a.config = (uintptr_t)(w->ro + 128);
+	}
+	if (chance(&w->r, 30))
+		a.reserved0 = 1U << below(&w->r, 32);
+	if (chance(&w->r, 30))
+		a.reserved[below(&w->r, 3)] = 1ULL << below(&w->r, 64);
+	mk_arg(w, buf, &a, sizeof(a), usize);
+	u = put_arg(w, pick_pk(&w->r), buf, usize, view, &nview);
+
+	want = f.bad || f.path ? -EBADF :
+	       copyin_want(view, nview, usize, sizeof(a),
+			   ELASTICQ_ATTACH_SIZE_VER0, &ok);
+	if (!want) {
+		memcpy(&a, view, sizeof(a));	/* as the kernel reads it */
+		create = a.flags & ELASTICQ_ATTACH_CREATE;
+		if (a.config == 0)
+			cfg_want = 0;
+		if (a.flags & ~(ELASTICQ_ATTACH_CREATE | ELASTICQ_ATTACH_EXCL) ||
+		    ((a.flags & ELASTICQ_ATTACH_EXCL) && !create) ||
+		    a.mode > 0777 || (!create && (a.mode || a.config)) ||
+		    a.reserved0 || a.reserved[0] || a.reserved[1] ||
+		    a.reserved[2] || !name_valid(a.name)) {
+			want = -EINVAL;
+		} else {
+			want = 2;	/* it depends on the name's state */
+			idx = name_index(a.name);
+			/* Binding without CREATE changes nothing: no lock. */
+			racy = idx >= 0 && !create && chance(&w->r, 4);
+			if (idx >= 0 && !racy) {
+				name_lock(idx);
+				locked = true;
+				n0 = sh->names[idx];
+			} else if (racy) {
+				n0 = name_snapshot(idx);
+			}
+			if (create) {
+				um = umasks[below(&w->r, 5)];
+				umask(um);
+			}
+		}
+	}
+	snprintf(w->ctx, sizeof(w->ctx),
+		 "ATTACH(size %u, flags %#x, mode %#o, name \"%.64s\"%s, config %#llx (%ld), umask %03o, %s %p)",
+		 usize, a.flags, a.mode, a.name, racy ? " unlocked" : "",
+		 (unsigned long long)a.config, cfg_want, um, pk_names[u.kind],
+		 u.p);
+	gen0 = __atomic_load_n(&sh->maxq_gen, __ATOMIC_SEQ_CST);
+	racy0 = __atomic_load_n(&sh->racy_attach, __ATOMIC_SEQ_CST);
+	if (racy)
+		__atomic_add_fetch(&sh->racy_attach, 1, __ATOMIC_SEQ_CST);
+	r = ioctl(f.fd, cmd, u.p) ? -errno : 0;
+	known = maxq_known(gen0, &limit);
+	fz_count(op, r);
+	if (want != 2) {
+		check_want(w, &f, r, want, &ok);
+		return;
+	}
+	n1 = racy ? name_snapshot(idx) : n0;
+	/* The outcomes for a new file, in each state the name may have had. */
+	attach_outcomes(w, &f, &a, cfg_want, &n0, known, limit,
+			a.mode & ~um & 0777, &ok, &succ);
+	if (n1.gen != n0.gen) {
+		/* Unlocked, and the name changed meanwhile. */
+		es_add(&ok, ENOENT);
+		es_add(&ok, EACCES);
+		succ = true;
+	}
+	/* A file bound or used already: EBUSY; the order is not specified. */
+	if (f.q >= 0 || f.used == 2) {
+		succ = false;
+		es_add(&ok, EBUSY);
+	} else if (f.used) {
+		es_add(&ok, EBUSY);
+	}
+	if (locked && create && !n0.exists && (r == 0 || r == -EACCES)) {
+		struct fz_name *n = &sh->names[idx];
+
+		n->exists = true;
+		n->uid = w->uid;
+		n->gid = w->gid;
+		n->mode = a.mode & ~um & 0777;
+		n->gen++;
+		n1 = *n;
+	}
+	if (r == 0 && s && s->fd == f.fd) {
+		s->q = idx;
+		s->own = w->root ? 1 : n1.gen == n0.gen || locked ?
+			 n1.uid == w->uid : -1;
+	}
+	/*
+	 * A queue this call created has the config it was given, unless an
+	 * unlocked ATTACH bound to it meanwhile and reconfigured it.
+	 */
+	if (r == 0 && locked && !n0.exists && !cfg_want &&
+	    __atomic_load_n(&sh->racy_attach, __ATOMIC_SEQ_CST) == racy0 &&
+	    __atomic_load_n(&sh->racy_attach_done, __ATOMIC_SEQ_CST) == racy0) {
+		struct elasticq_config want_cfg, got;
+
+		if (a.config)
+			memcpy(&want_cfg, (void *)(uintptr_t)a.config,
+			       sizeof(want_cfg));
+		else
+			eq_load_config(&want_cfg);
+		want_cfg.size = sizeof(want_cfg);
+		if (eq_get_config(f.fd, &got) ||
+		    memcmp(&got, &want_cfg, sizeof(got)))
+			fz_fail(w->who, "%s: the new queue's config is not the one given",
+				w->ctx);
+	}
+	if (locked)
+		name_unlock(idx);
+	if (racy)
+		__atomic_add_fetch(&sh->racy_attach_done, 1, __ATOMIC_SEQ_CST);
+	if (r == 0 ? !succ : !es_has(&ok, -r)) {
+		char fb[64];
+
+		fz_fail(w->who, "%s on %s (used %d, bound %d; %s %u:%u %04o gen %llu->%llu): %s",
+			w->ctx, fl_str(&f, fb, sizeof(fb)), f.used, f.q,
+			n0.exists ? "exists" : "missing", n0.uid, n0.gid,
+			n0.mode, (unsigned long long)n0.gen,
+			(unsigned long long)n1.gen,
+			r ? strerror(-r) : "success");
+	}
+}
+
+static void op_attach(struct worker *w)
+{
+	struct fz_file *s = &w->f[below(&w->r, FUZZ_FDS)];
+	unsigned int cmd = _IOC(_IOC_WRITE, ELASTICQ_IOC_MAGIC, 4,
+				pick_ioc_size(&w->r, sizeof(struct elasticq_attach)));
+
+	/* Mostly a new file: the exact cases; else one in use (EBUSY). */
+	if (below(&w->r, 3)) {
+		if (open_slot(w, s))
+			ioc_attach(w, OP_ATTACH, cmd, *s);
+		return;
+	}
+	ioc_attach(w, OP_ATTACH, cmd, pick_file(w));
+}
+
+/* ---- DESTROY ---- */
+
+static void ioc_destroy(struct worker *w, enum fz_op op, unsigned int cmd)
+{
+	static uint8_t buf[_IOC_SIZEMASK + 1], view[_IOC_SIZEMASK + 1];
+	unsigned int usize = _IOC_SIZE(cmd);
+	struct fz_file f = pick_file(w);
+	struct eset ok = { { 0 } };
+	struct elasticq_destroy d;
+	struct fz_name n = { 0 };
+	bool locked = false;
+	size_t nview;
+	struct uptr u;
+	int idx = -1;
+	long want, r;
+
+	memset(&d, 0, sizeof(d));
+	d.size = usize;
+	if (chance(&w->r, 20))
+		d.flags = 1U << below(&w->r, 32);
+	pick_name(w, d.name);
+	if (chance(&w->r, 30))
+		d.reserved[below(&w->r, 2)] = 1ULL << below(&w->r, 64);
+	mk_arg(w, buf, &d, sizeof(d), usize);
+	u = put_arg(w, pick_pk(&w->r), buf, usize, view, &nview);
+	want = f.bad || f.path ? -EBADF :
+	       copyin_want(view, nview, usize, sizeof(d),
+			   ELASTICQ_DESTROY_SIZE_VER0, &ok);
+	if (!want) {
+		memcpy(&d, view, sizeof(d));
+		if (d.flags || d.reserved[0] || d.reserved[1] ||
+		    !name_valid(d.name))
+			want = -EINVAL;
+		else if ((idx = name_index(d.name)) < 0)
+			want = -ENOENT;
+	}
+	if (!want) {
+		name_lock(idx);
+		locked = true;
+		n = sh->names[idx];
+		want = !n.exists ? -ENOENT :
+		       w->root || n.uid == w->uid ? 0 : -EPERM;
+	}
+	snprintf(w->ctx, sizeof(w->ctx),
+		 "DESTROY(size %u, flags %#x, name \"%.64s\", %s %p; %s uid %u)",
+		 usize, d.flags, d.name, pk_names[u.kind], u.p,
+		 n.exists ? "exists" : "missing", n.uid);
+	r = ioctl(f.fd, cmd, u.p) ? -errno : 0;
+	fz_count(op, r);
+	if (locked) {
+		if (r == 0) {
+			sh->names[idx].exists = false;
+			sh->names[idx].gen++;
+		}
+		name_unlock(idx);
+	}
+	check_want(w, &f, r, want, &ok);
+}
+
+static void op_destroy(struct worker *w)
+{
+	ioc_destroy(w, OP_DESTROY,
+		    _IOC(_IOC_WRITE, ELASTICQ_IOC_MAGIC, 5,
+			 pick_ioc_size(&w->r, sizeof(struct elasticq_destroy))));
+}
+
+/* ---- CONSUME ---- */
+
+static void ioc_consume(struct worker *w, enum fz_op op, unsigned long arg)
+{
+	struct fz_file f = pick_file(w);
+	struct eset ok = { { 0 } };
+	long r, want = 0;
+
+	snprintf(w->ctx, sizeof(w->ctx), "CONSUME(%#lx)", arg);
+	r = ioctl(f.fd, ELASTICQ_IOC_CONSUME, arg) ? -errno : 0;
+	fz_count(op, r);
+	if (f.bad || f.path) {
+		want = -EBADF;
+	} else if (arg && !f.rd) {
+		es_add(&ok, EINVAL);
+		es_add(&ok, EBADF);
+		want = 1;
+	} else if (arg || !f.rd) {
+		want = arg ? -EINVAL : -EBADF;
+	}
+	if (check_want(w, &f, r, want, &ok) && !r && f.slot >= 0 &&
+	    w->f[f.slot].fd == f.fd)
+		w->f[f.slot].used = 2;
+}
+
+static void op_consume(struct worker *w)
+{
+	ioc_consume(w, OP_CONSUME, chance(&w->r, 4) ? rnd(&w->r) | 1 : 0);
+}
+
+/* ---- PUSH_BATCH and POP_BATCH ---- */
+
+static uint32_t pick_batch_flags(struct rng *r)
+{
+	return (uint32_t[]){ 0, 0, 0, ELASTICQ_BATCH_NONBLOCK,
+			     ELASTICQ_BATCH_TIMEOUT, ELASTICQ_BATCH_TIMEOUT,
+			     ELASTICQ_BATCH_NONBLOCK | ELASTICQ_BATCH_TIMEOUT,
+			     4, 1U << 31 }[below(r, 9)];
+}
+
+static uint64_t pick_batch_timeout(struct rng *r, uint32_t flags)
+{
+	if (flags & ELASTICQ_BATCH_TIMEOUT)
+		return timeouts[below(r, 8)];
+	return chance(r, 12) ? 1 + below(r, 1000000) : 0;
+}
+
+/*
+ * Entry @i of a push batch: may it be enqueued, and (to @ok) how may it
+ * fail.  Checked in the order: size, allocation, copy, the queue.
+ */
+static bool push_entry(const struct worker *w, const struct iovec *v, long i,
+		       bool nonblock, struct eset *ok)
+{
+	size_t len = v[i].iov_len;
+
+	if (len > MSG_LIMIT) {
+		es_add(ok, EMSGSIZE);
+		return false;
+	}
+	if (len > 1)
+		es_add(ok, EMSGSIZE);	/* max_msg_size changes under us */
+	es_add(ok, ENOMEM);
+	if (w->seg_acc[i] < len) {
+		es_add(ok, EFAULT);
+		return false;
+	}
+	es_add(ok, EAGAIN);
+	es_add(ok, ENOBUFS);
+	if (!nonblock) {
+		es_add(ok, ETIMEDOUT);
+		es_add(ok, EINTR);
+	}
+	return true;
+}
+
+static void ioc_push_batch(struct worker *w, enum fz_op op, unsigned int cmd)
+{
+	static uint8_t buf[_IOC_SIZEMASK + 1], view[_IOC_SIZEMASK + 1];
+	const size_t eoff = offsetof(struct elasticq_push_batch, error);
+	const struct iovec *v = (struct iovec *)w->iovz;
+	unsigned int usize = _IOC_SIZE(cmd);
+	struct fz_file f = pick_file(w);
+	struct elasticq_push_batch b;
+	struct eset ok = { { 0 } };
+	bool nonblock, inval;
+	struct iovset s;
+	struct uptr u;
+	size_t nview;
+	long want, r, i;
+	int32_t err;
+
+	mk_iov(w, w->wz, true, &s);
+	memset(&b, 0, sizeof(b));
+	b.size = usize;
+	b.flags = pick_batch_flags(&w->r);
+	b.msgs = (uintptr_t)s.iov;
+	b.count = (uint32_t)s.cnt;
+	b.error = rnd(&w->r);		/* output only */
+	b.timeout_ns = pick_batch_timeout(&w->r, b.flags);
+	if (chance(&w->r, 30))
+		b.reserved[below(&w->r, 2)] = 1ULL << below(&w->r, 64);
+	mk_arg(w, buf, &b, sizeof(b), usize);
+	u = put_arg(w, pick_pk(&w->r), buf, usize, view, &nview);
+	want = f.bad || f.path ? -EBADF :
+	       copyin_want(view, nview, usize, sizeof(b),
+			   ELASTICQ_PUSH_BATCH_SIZE_VER0, &ok);
+	if (!want) {
+		memcpy(&b, view, sizeof(b));
+		inval = b.flags & ~(ELASTICQ_BATCH_NONBLOCK | ELASTICQ_BATCH_TIMEOUT) ||
+			b.count > ELASTICQ_BATCH_MAX || b.reserved[0] ||
+			b.reserved[1] ||
+			(b.timeout_ns && !(b.flags & ELASTICQ_BATCH_TIMEOUT));
+		if (inval && !f.wr) {
+			es_add(&ok, EINVAL);
+			es_add(&ok, EBADF);
+			want = 1;
+		} else if (inval || !f.wr) {
+			want = inval ? -EINVAL : -EBADF;
+		} else if (u.acc_w < eoff + 4) {
+			want = -EFAULT;		/* @error cannot be written */
+		} else if (b.count) {
+			want = 2;		/* per entry, see below */
+		}
+	}
+	nonblock = f.nb || (b.flags & ELASTICQ_BATCH_NONBLOCK);
+	snprintf(w->ctx, sizeof(w->ctx),
+		 "PUSH_BATCH(size %u, flags %#x, count %u, array %s, timeout %llu, %s %p)",
+		 usize, b.flags, b.count, s.arr_ok ? "ok" : "bad",
+		 (unsigned long long)b.timeout_ns, pk_names[u.kind], u.p);
+	if (!nonblock)
+		timer_arm(w);
+	r = ioctl(f.fd, cmd, u.p);
+	r = r < 0 ? -errno : r;
+	timer_disarm();
+	fz_count(op, r);
+	fl_used(w, &f, r);
+	if (want != 2) {
+		check_want(w, &f, r, want, &ok);
+		return;
+	}
+	memcpy(&err, u.p + eoff, 4);
+	if (!s.arr_ok) {
+		/* The vector is read whole first: EFAULT, nothing done. */
+		if (r != -EFAULT && !(r == -ENOMEM && b.count > 16))
+			fz_fail(w->who, "%s: %ld with an unreadable vector",
+				w->ctx, r);
+		else if (err != r)
+			fz_fail(w->who, "%s: %ld, error field %d", w->ctx, r, err);
+		return;
+	}
+	if (r == 0 || r > (long)b.count) {
+		fz_fail(w->who, "%s: returned %ld of %u", w->ctx, r, b.count);
+		return;
+	}
+	for (i = 0; i < r; i++) {
+		if (!push_entry(w, v, i, nonblock, &ok)) {
+			fz_fail(w->who, "%s: returned %ld, but entry %ld (%zu bytes, %zu readable) cannot be enqueued",
+				w->ctx, r, i, v[i].iov_len, w->seg_acc[i]);
+			return;
+		}
+	}
+	if (r == (long)b.count) {
+		if (err)
+			fz_fail(w->who, "%s: all %ld enqueued, error field %d",
+				w->ctx, r, err);
+		return;
+	}
+	memset(&ok, 0, sizeof(ok));
+	i = r > 0 ? r : 0;
+	push_entry(w, v, i, nonblock, &ok);
+	if ((r < 0 && err != r) || err >= 0 || !es_has(&ok, -err))
+		fz_fail(w->who, "%s: returned %ld, error field %d (entry %ld: %zu bytes, %zu readable)",
+			w->ctx, r, err, i, v[i].iov_len, w->seg_acc[i]);
+}
+
+static void op_push_batch(struct worker *w)
+{
+	ioc_push_batch(w, OP_PUSH_BATCH,
+		       _IOC(_IOC_READ | _IOC_WRITE, ELASTICQ_IOC_MAGIC, 7,
+			    pick_ioc_size(&w->r, sizeof(struct elasticq_push_batch))));
+}
+
+static void ioc_pop_batch(struct worker *w, enum fz_op op, unsigned int cmd)
+{
+	static const uint64_t lens[] = {
+		0, 1, 7, 8, 9, 16, 24, 64, 300, 4096,
+		ELASTICQ_FRAME_SIZE(8192), MSG_LIMIT, ELASTICQ_FRAME_SIZE(MSG_LIMIT),
+		ZONE_SIZE, SIZE_MAX, 1ULL << 63,
+	};
+	static const uint32_t maxes[] = { 0, 1, 2, 16, 17, ELASTICQ_BATCH_MAX,
+					  ELASTICQ_BATCH_MAX + 1, ~0U };
+	static uint8_t buf[_IOC_SIZEMASK + 1], view[_IOC_SIZEMASK + 1];
+	const size_t boff = offsetof(struct elasticq_pop_batch, bytes);
+	const uint64_t most = ELASTICQ_FRAME_SIZE(MSG_LIMIT);
+	unsigned int usize = _IOC_SIZE(cmd);
+	struct fz_file f = pick_file(w);
+	struct elasticq_pop_batch b;
+	struct eset ok = { { 0 } };
+	bool nonblock, inval, risky = false, over;
+	uint64_t need, bytes, pos = 0;
+	struct overlap ov;
+	struct uptr u, ub;
+	size_t nview;
+	long want, r, i;
+
+	memset(&b, 0, sizeof(b));
+	b.size = usize;
+	b.flags = pick_batch_flags(&w->r);
+	b.buf_len = chance(&w->r, 2) ? lens[below(&w->r, 16)] :
+		    1 + below(&w->r, 20000);
+	b.max_msgs = chance(&w->r, 2) ? maxes[below(&w->r, 8)] :
+		     1 + below(&w->r, 64);
+	ub = mkptr(w, w->rz, b.buf_len > SIZE_MAX ? SIZE_MAX : b.buf_len,
+		   pick_pk(&w->r));
+	b.buf = (uintptr_t)ub.p;
+	b.timeout_ns = pick_batch_timeout(&w->r, b.flags);
+	b.bytes = rnd(&w->r);		/* output only */
+	if (chance(&w->r, 30))
+		b.reserved0 = 1U << below(&w->r, 32);
+	if (chance(&w->r, 30))
+		b.reserved[below(&w->r, 2)] = 1ULL << below(&w->r, 64);
+	mk_arg(w, buf, &b, sizeof(b), usize);
+	u = put_arg(w, pick_pk(&w->r), buf, usize, view, &nview);
+	want = f.bad || f.path ? -EBADF :
+	       copyin_want(view, nview, usize, sizeof(b),
+			   ELASTICQ_POP_BATCH_SIZE_VER0, &ok);
+	if (!want) {
+		memcpy(&b, view, sizeof(b));
+		inval = b.flags & ~(ELASTICQ_BATCH_NONBLOCK | ELASTICQ_BATCH_TIMEOUT) ||
+			!b.max_msgs || b.max_msgs > ELASTICQ_BATCH_MAX ||
+			b.reserved0 || b.reserved[0] || b.reserved[1] ||
+			(b.timeout_ns && !(b.flags & ELASTICQ_BATCH_TIMEOUT));
+		if (inval && !f.rd) {
+			es_add(&ok, EINVAL);
+			es_add(&ok, EBADF);
+			want = 1;
+		} else if (inval || !f.rd) {
+			want = inval ? -EINVAL : -EBADF;
+		} else if (u.acc_w < boff + 8) {
+			want = -EFAULT;		/* @bytes cannot be written */
+		} else {
+			want = 2;
+		}
+	}
+	/* The copy may fault: messages go back to the head. */
+	need = b.max_msgs * most < b.buf_len ? b.max_msgs * most : b.buf_len;
+	if (want == 2)
+		risky = ub.kaddr || ub.acc_w < need;
+	nonblock = f.nb || (b.flags & ELASTICQ_BATCH_NONBLOCK);
+	snprintf(w->ctx, sizeof(w->ctx),
+		 "POP_BATCH(size %u, flags %#x, buf %s %p, buf_len %llu, max %u, timeout %llu, %s %p)",
+		 usize, b.flags, pk_names[ub.kind], ub.p,
+		 (unsigned long long)b.buf_len, b.max_msgs,
+		 (unsigned long long)b.timeout_ns, pk_names[u.kind], u.p);
+	if (!nonblock)
+		timer_arm(w);
+	ov_begin(&ov, risky && f.q < 0);	/* a put-back elsewhere is no risk */
+	r = ioctl(f.fd, cmd, u.p);
+	r = r < 0 ? -errno : r;
+	over = ov_end(&ov);
+	timer_disarm();
+	fz_count(op, r);
+	fl_used(w, &f, r);
+	if (want != 2) {
+		check_want(w, &f, r, want, &ok);
+		return;
+	}
+	if (r < 0) {
+		if (nonblock) {
+			es_add(&ok, EAGAIN);
+		} else {
+			es_add(&ok, ETIMEDOUT);
+			es_add(&ok, EINTR);
+		}
+		if (b.buf_len < most)
+			es_add(&ok, EMSGSIZE);
+		if (risky)
+			es_add(&ok, EFAULT);
+		es_add(&ok, ENOMEM);
+		check_want(w, &f, r, 1, &ok);
+		return;
+	}
+	memcpy(&bytes, u.p + boff, 8);
+	if (r == 0 || r > b.max_msgs || bytes > b.buf_len || bytes > ub.acc_w) {
+		fz_fail(w->who, "%s: %ld messages in %llu bytes (%zu writable)",
+			w->ctx, r, (unsigned long long)bytes, ub.acc_w);
+		return;
+	}
+	for (i = 0; i < r; i++) {
+		struct elasticq_frame fr;
+		uint8_t *p = ub.p + pos;
+		uint64_t k;
+
+		if (bytes - pos < sizeof(fr)) {
+			fz_fail(w->who, "%s: %ld messages, frame %ld beyond %llu bytes",
+				w->ctx, r, i, (unsigned long long)bytes);
+			return;
+		}
+		memcpy(&fr, p, sizeof(fr));
+		if (fr.flags || fr.len > MSG_LIMIT ||
+		    ELASTICQ_FRAME_SIZE(fr.len) > bytes - pos) {
+			fz_fail(w->who, "%s: frame %ld at %llu: len %u flags %#x (%llu bytes)",
+				w->ctx, i, (unsigned long long)pos, fr.len,
+				fr.flags, (unsigned long long)bytes);
+			return;
+		}
+		for (k = sizeof(fr) + fr.len; k < ELASTICQ_FRAME_SIZE(fr.len); k++)
+			if (p[k]) {
+				fz_fail(w->who, "%s: frame %ld: padding byte %#x",
+					w->ctx, i, p[k]);
+				break;
+			}
+		v_got(w, &f, p + sizeof(fr), fr.len, over);
+		scrub(p, sizeof(fr) + (fr.len < 8 ? fr.len : 8));
+		pos += ELASTICQ_FRAME_SIZE(fr.len);
+	}
+	if (pos != bytes)
+		fz_fail(w->who, "%s: %ld frames in %llu bytes, bytes says %llu",
+			w->ctx, r, (unsigned long long)pos,
+			(unsigned long long)bytes);
+}
+
+static void op_pop_batch(struct worker *w)
+{
+	ioc_pop_batch(w, OP_POP_BATCH,
+		      _IOC(_IOC_READ | _IOC_WRITE, ELASTICQ_IOC_MAGIC, 8,
+			   pick_ioc_size(&w->r, sizeof(struct elasticq_pop_batch))));
+}
+
+/* ---- /proc/elasticq ---- */
+
+#define PROC_EQ		"/proc/elasticq"
+#define PROC_COLS	19
+#define PROC_ROWS	256
+
+static const char *const proc_cols[PROC_COLS] = {
+	"NAME", "OWNER", "GROUP", "MODE", "VARIANT", "POLICY", "LEN",
+	"CAPACITY", "BYTES", "MEM", "HIGHWATER", "ENQUEUED", "DEQUEUED",
+	"DROPPED", "REJECTED", "GROWS", "SHRINKS", "PRODUCERS", "CONSUMERS",
+};
+
+/* One line of the table; the numbers from LEN on in @v. */
+struct proc_row {
+	char name[ELASTICQ_NAME_SIZE + 16];
+	unsigned long uid, gid, mode;
+	uint64_t v[PROC_COLS - 6];
+};
+
+enum { PV_LEN, PV_CAP, PV_BYTES, PV_MEM, PV_HW, PV_ENQ, PV_DEQ, PV_DROP };
+
+/* Read the whole table into @buf (NUL-terminated); bytes or -errno. */
+static long proc_read(char *buf, size_t size)
+{
+	size_t n = 0;
+	long r = 0;
+	int fd = open(PROC_EQ, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		return -errno;
+	while (n < size - 1 && (r = read(fd, buf + n, size - 1 - n)) > 0)
+		n += r;
+	r = r < 0 ? -errno : n == size - 1 ? -EFBIG : (long)n;
+	close(fd);
+	buf[n] = '\0';
+	return r;
+}
+
+static bool decimal(const char *s, uint64_t *v)
+{
+	char *end;
+
+	if (*s < '0' || *s > '9')
+		return false;
+	errno = 0;
+	*v = strtoull(s, &end, 10);
+	return !*end && !errno;
+}
+
+/*
+ * Parse and check the table in @buf (changed): the header, then one line
+ * per queue, the default one first, each well formed and consistent as
+ * GET_STATS is.  Returns the rows, or -1 with a reason in @why.
+ */
+static int proc_parse(char *buf, struct proc_row *rows, char *why,
+		      size_t whysize)
+{
+	char *line, *sl, *tok, *st;
+	int nrows = -1, i, j;
+
+	for (line = strtok_r(buf, "\n", &sl); line;
+	     line = strtok_r(NULL, "\n", &sl), nrows++) {
+		char *t[PROC_COLS + 1];
+		struct proc_row *p = &rows[nrows];
+		char nm[ELASTICQ_NAME_SIZE];
+		uint64_t x;
+		int n = 0;
+
+		for (tok = strtok_r(line, " ", &st); tok && n <= PROC_COLS;
+		     tok = strtok_r(NULL, " ", &st))
+			t[n++] = tok;
+		if (n != PROC_COLS) {
+			snprintf(why, whysize, "line %d: %d columns", nrows + 1, n);
+			return -1;
+		}
+		if (nrows < 0) {
+			for (i = 0; i < PROC_COLS; i++)
+				if (strcmp(t[i], proc_cols[i])) {
+					snprintf(why, whysize, "header column %d: %s",
+						 i, t[i]);
+					return -1;
+				}
+			continue;
+		}
+		if (nrows >= PROC_ROWS) {
+			snprintf(why, whysize, "more than %d queues", PROC_ROWS);
+			return -1;
+		}
+		memset(p, 0, sizeof(*p));
+		snprintf(p->name, sizeof(p->name), "%s", t[0]);
+		memset(nm, 0, sizeof(nm));
+		memcpy(nm, t[0], strnlen(t[0], sizeof(nm)));
+		if (nrows == 0 ? strcmp(t[0], "(default)") :
+		    strlen(t[0]) > ELASTICQ_NAME_MAX || !name_valid(nm)) {
+			snprintf(why, whysize, "queue %d is called %.80s",
+				 nrows, t[0]);
+			return -1;
+		}
+		for (j = 0; j < nrows; j++)
+			if (!strcmp(rows[j].name, p->name)) {
+				snprintf(why, whysize, "%s listed twice", p->name);
+				return -1;
+			}
+		if (!decimal(t[1], &x) || (p->uid = x, !decimal(t[2], &x)) ||
+		    (p->gid = x, strlen(t[3]) != 4) || t[3][0] != '0' ||
+		    strspn(t[3], "01234567") != 4 || strcmp(t[4], "locked") ||
+		    (strcmp(t[5], "block") && strcmp(t[5], "reject") &&
+		     strcmp(t[5], "drop-oldest"))) {
+			snprintf(why, whysize, "%s: owner %s group %s mode %s variant %s policy %s",
+				 p->name, t[1], t[2], t[3], t[4], t[5]);
+			return -1;
+		}
+		p->mode = strtoul(t[3], NULL, 8);
+		for (i = 6; i < PROC_COLS; i++)
+			if (!decimal(t[i], &p->v[i - 6])) {
+				snprintf(why, whysize, "%s: %s is %s", p->name,
+					 proc_cols[i], t[i]);
+				return -1;
+			}
+		if (p->v[PV_LEN] > p->v[PV_CAP] || !p->v[PV_CAP] ||
+		    p->v[PV_ENQ] - p->v[PV_DEQ] - p->v[PV_DROP] != p->v[PV_LEN] ||
+		    p->v[PV_HW] < p->v[PV_LEN] ||
+		    p->v[PV_MEM] < p->v[PV_CAP] * 8 + p->v[PV_BYTES]) {
+			snprintf(why, whysize, "%s: inconsistent numbers", p->name);
+			return -1;
+		}
+	}
+	if (nrows < 1)
+		snprintf(why, whysize, "no default queue");
+	return nrows < 1 ? -1 : nrows;
+}
+
+static const struct proc_row *proc_find(const struct proc_row *rows, int n,
+					const char *name)
+{
+	int i;
+
+	for (i = 0; i < n; i++)
+		if (!strcmp(rows[i].name, name))
+			return &rows[i];
+	return NULL;
+}
+
+/* Does the row of fz_names[@i] agree with the workers' record @n? */
+static bool proc_agrees(const struct proc_row *rows, int nrows, int i,
+			const struct fz_name *n, char *why, size_t whysize)
+{
+	const struct proc_row *p = proc_find(rows, nrows, fz_names[i]);
+
+	if (!p != !n->exists || (p && (p->uid != n->uid || p->gid != n->gid ||
+				       p->mode != n->mode))) {
+		snprintf(why, whysize, "%s: listed %d (%lu:%lu %04lo), should be %d (%u:%u %04o)",
+			 fz_names[i], !!p, p ? p->uid : 0, p ? p->gid : 0,
+			 p ? p->mode : 0, n->exists, n->uid, n->gid, n->mode);
+		return false;
+	}
+	return true;
+}
+
+/* The table, with one name's state known (its lock held while reading). */
+static void op_proc(struct worker *w)
+{
+	static char buf[PROC_ROWS * 256];
+	static struct proc_row rows[PROC_ROWS];
+	int i = below(&w->r, FZ_NAMES), nrows;
+	struct fz_name n;
+	char why[200];
+	long r;
+
+	name_lock(i);
+	n = sh->names[i];
+	r = proc_read(buf, sizeof(buf));
+	name_unlock(i);
+	fz_count(OP_PROC, r < 0 ? r : 0);
+	if (r < 0) {
+		fz_fail(w->who, "read %s: %s", PROC_EQ, strerror(-r));
+		return;
+	}
+	nrows = proc_parse(buf, rows, why, sizeof(why));
+	if (nrows < 0 || !proc_agrees(rows, nrows, i, &n, why, sizeof(why)))
+		fz_fail(w->who, "%s: %s", PROC_EQ, why);
+	else if (rows[0].uid || rows[0].gid || rows[0].mode != sh->dev_mode)
+		fz_fail(w->who, "%s: the default queue is %lu:%lu %04lo",
+			PROC_EQ, rows[0].uid, rows[0].gid, rows[0].mode);
 }
 
 /* Zero-extended output of a GET: fields filled, tail zero. */
@@ -1258,7 +2513,7 @@ static void do_ioctl(struct worker *w, enum fz_op op, unsigned int cmd,
 {
 	static uint8_t view[_IOC_SIZEMASK + 1];
 	enum ioc_kind k = ioc_which(cmd);
-	unsigned int usize = _IOC_SIZE(cmd), i;
+	unsigned int usize = _IOC_SIZE(cmd);
 	struct fz_file f = pick_file(w);
 	struct eset ok = { { 0 } };
 	struct uptr u;
@@ -1317,32 +2572,20 @@ static void do_ioctl(struct worker *w, enum fz_op op, unsigned int cmd,
 			want = -EFAULT;
 		else
 			want = 0;
-	} else if (!w->root) {
+	} else if (!may_configure(w, &f, &ok)) {
 		want = -EPERM;
-	} else if (usize < ELASTICQ_CONFIG_SIZE_VER0) {
-		want = -EINVAL;
-	} else {
-		const unsigned int ks = sizeof(struct elasticq_config);
-		bool tail_nz = false;
+	} else if (!(want = copyin_want(view, nview, usize,
+					sizeof(struct elasticq_config),
+					ELASTICQ_CONFIG_SIZE_VER0, &ok))) {
 		struct elasticq_config c;
 
-		for (i = ks; i < nview; i++)
-			tail_nz |= view[i] != 0;
-		if (usize > ks && nview < usize) {
-			es_add(&ok, EFAULT);
-			es_add(&ok, E2BIG);
-			want = 1;	/* one of the set */
-		} else if (tail_nz) {
-			want = -E2BIG;
-		} else if (nview < ks) {
-			want = -EFAULT;
-		} else if (memcpy(&c, view, ks), c.size != usize) {
-			want = -EINVAL;
-		} else if (!cfg_valid(&c)) {
+		memcpy(&c, view, sizeof(c));
+		if (!cfg_valid(&c) || c.max_bytes > sh->max_queue_bytes) {
 			want = -EINVAL;
 		} else {
 			es_add(&ok, EBUSY);
 			es_add(&ok, ENOMEM);
+			es_add(&ok, ENOBUFS);	/* a bigger ring over the limit */
 			want = 0;	/* or one of the set */
 			if (!sh->allow_drop &&
 			    c.full_policy == ELASTICQ_FULL_DROP_OLDEST)
@@ -1355,8 +2598,7 @@ static void do_ioctl(struct worker *w, enum fz_op op, unsigned int cmd,
 		 pk_names[kind], u.p);
 	r = ioctl(f.fd, cmd, u.p) ? -errno : 0;
 	fz_count(op, r);
-	if (r == want || (want == 1 && es_has(&ok, -r)) ||
-	    (want == 0 && es_has(&ok, -r))) {
+	if (r == want || (r < 0 && es_has(&ok, -r))) {
 		if (r == 0 && (k == IOC_STATS || k == IOC_CONFIG))
 			check_get_output(w, k, u.p, usize);
 		return;
@@ -1409,6 +2651,25 @@ static void op_ioc_ea(struct worker *w)
 				below(&w->r, _IOC_SIZEMASK + 1));
 	struct elasticq_config c;
 
+	switch (ioc_which(cmd)) {
+	case IOC_ATTACH:
+		ioc_attach(w, OP_IOC_EA, cmd, pick_file(w));
+		return;
+	case IOC_DESTROY:
+		ioc_destroy(w, OP_IOC_EA, cmd);
+		return;
+	case IOC_CONSUME:
+		ioc_consume(w, OP_IOC_EA, rnd(&w->r));
+		return;
+	case IOC_PUSH:
+		ioc_push_batch(w, OP_IOC_EA, cmd);
+		return;
+	case IOC_POP:
+		ioc_pop_batch(w, OP_IOC_EA, cmd);
+		return;
+	default:
+		break;
+	}
 	cfg_random(&w->r, &c);
 	do_ioctl(w, OP_IOC_EA, cmd, pick_pk(&w->r), &c, false);
 }
@@ -1696,6 +2957,12 @@ static bool worker_setup(struct worker *w)
 	if (mprotect(ro, 2 * PAGE, PROT_READ))
 		return false;
 	w->ro = ro;
+	/* Only 5-level paging maps anything at or above 2^47. */
+	ro = mmap((void *)(1ULL << 47), PAGE, PROT_NONE,
+		  MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+	la57 = ro != MAP_FAILED;
+	if (la57)
+		munmap(ro, PAGE);
 	w->epfd = epoll_create1(EPOLL_CLOEXEC);
 	if (w->epfd < 0)
 		return false;
@@ -1711,7 +2978,10 @@ static bool worker_setup(struct worker *w)
 		w->f[i].flags = fl;
 		w->f[i].rd = w->f[i].wr = true;
 		w->f[i].nb = fl & O_NONBLOCK;
+		fl_fresh(w, &w->f[i]);
 	}
+	w->uid = geteuid();
+	w->gid = getegid();
 	return true;
 }
 
@@ -1734,7 +3004,9 @@ static const struct {
 	{ wop_set_valid, 2 }, { op_ioc_ea, 4 }, { op_ioc_other, 3 },
 	{ op_poll, 4 }, { op_epoll_ctl, 2 }, { op_epoll_wait, 2 },
 	{ op_open, 4 }, { op_close, 2 }, { op_fcntl, 2 }, { op_lseek, 1 },
-	{ op_pread, 1 }, { op_mmap, 1 },
+	{ op_pread, 1 }, { op_mmap, 1 }, { op_attach, 6 }, { op_destroy, 3 },
+	{ op_consume, 2 }, { op_push_batch, 6 }, { op_pop_batch, 6 },
+	{ op_proc, 1 },
 };
 
 static void worker(int id, bool root)
@@ -1800,8 +3072,12 @@ static void producer(void)
 			seq++;
 			__atomic_store_n(&sh->sent, seq, __ATOMIC_SEQ_CST);
 			sh->ops[FUZZ_WORKERS]++;
-		} else if (r == -EAGAIN || r == -EMSGSIZE || r == -ENOMEM) {
-			/* Full or a fuzzer's small config: the same one again. */
+		} else if (r == -EAGAIN || r == -EMSGSIZE || r == -ENOMEM ||
+			   r == -ENOBUFS) {
+			/*
+			 * Full, a fuzzer's small config, or named queues hold
+			 * max_total_bytes: the same one again.
+			 */
 			usleep(200);
 		} else {
 			fz_fail("verifier producer", "write of %zu bytes: %ld",
@@ -2017,6 +3293,98 @@ static int unload_module(void)
 	return syscall(SYS_delete_module, "elasticq", O_NONBLOCK) ? -errno : 0;
 }
 
+static int write_param(const char *name, unsigned long long v)
+{
+	char path[256];
+	int fd, n;
+
+	snprintf(path, sizeof(path), EQ_SYSFS_PARAMS "%s", name);
+	fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	n = dprintf(fd, "%llu", v);
+	n = n < 0 ? -errno : 0;
+	close(fd);
+	return n;
+}
+
+/* Change max_queues; the workers see a changing limit while it is odd. */
+static int set_max_queues(unsigned int v)
+{
+	int ret;
+
+	__atomic_add_fetch(&sh->maxq_gen, 1, __ATOMIC_SEQ_CST);
+	ret = write_param("max_queues", v);
+	if (!ret)
+		__atomic_store_n(&sh->maxq, v, __ATOMIC_SEQ_CST);
+	__atomic_add_fetch(&sh->maxq_gen, 1, __ATOMIC_SEQ_CST);
+	return ret;
+}
+
+/*
+ * The named queues in /proc/elasticq: with @check, those of fz_names are
+ * the ones the workers' record says, as it says, and have no roles left
+ * and counters that add up; then every "fz." one is destroyed and the
+ * table lists none.  Returns the other named queues, or -1.
+ */
+static int named_cleanup(struct __test_metadata *_metadata, bool check)
+{
+	static char buf[PROC_ROWS * 256];
+	static struct proc_row rows[PROC_ROWS];
+	int nrows, i, others = 0;
+	char why[200];
+
+	EXPECT_LE(0, proc_read(buf, sizeof(buf)));
+	nrows = proc_parse(buf, rows, why, sizeof(why));
+	EXPECT_LE(0, nrows) {
+		TH_LOG("%s: %s", PROC_EQ, why);
+		return -1;
+	}
+	for (i = 0; check && i < FZ_NAMES; i++) {
+		const struct proc_row *p = proc_find(rows, nrows, fz_names[i]);
+		struct elasticq_stats st;
+		int fd;
+
+		EXPECT_TRUE(proc_agrees(rows, nrows, i, &sh->names[i], why,
+					sizeof(why))) {
+			TH_LOG("%s", why);
+		}
+		if (!p)
+			continue;
+		fd = eq_open_named(fz_names[i], O_RDONLY, 0, 0, NULL);
+		EXPECT_LE(0, fd);
+		if (fd < 0)
+			continue;
+		EXPECT_EQ(0, eq_get_stats(fd, &st));
+		EXPECT_EQ(st.len, st.enqueued - st.dequeued - st.dropped);
+		EXPECT_EQ(0, st.producers);
+		EXPECT_EQ(0, st.consumers) {
+			TH_LOG("%s: %u consumers", fz_names[i], st.consumers);
+		}
+		close(fd);
+	}
+	for (i = 1; i < nrows; i++) {
+		if (strncmp(rows[i].name, "fz.", 3)) {
+			others++;
+			continue;
+		}
+		EXPECT_EQ(0, eq_destroy(rows[i].name)) {
+			TH_LOG("DESTROY %s", rows[i].name);
+		}
+	}
+	EXPECT_LE(0, proc_read(buf, sizeof(buf)));
+	nrows = proc_parse(buf, rows, why, sizeof(why));
+	EXPECT_LE(0, nrows) {
+		TH_LOG("%s: %s", PROC_EQ, why);
+		return -1;
+	}
+	for (i = 1; i < nrows; i++)
+		EXPECT_NE(0, strncmp(rows[i].name, "fz.", 3)) {
+			TH_LOG("%s still listed after DESTROY", rows[i].name);
+		}
+	return others;
+}
+
 /*
  * The fuzzer and the verifier.  Phase 1 (three quarters of the time): the
  * workers, the producer and the consumer.  Then the producer stops and the
@@ -2030,7 +3398,9 @@ TEST_F_TIMEOUT(eq, fuzz, 900)
 	struct elasticq_config cfg;
 	struct elasticq_stats st;
 	uint64_t first_lost = 0, first_dup = 0, first_ghost = 0;
-	int st_exit;
+	unsigned long long maxq0, qbytes;
+	struct stat dst;
+	int st_exit, others;
 	long n;
 
 	printf("# fuzz: seed %#llx (set ELASTICQ_FUZZ_SEED to repeat), %u s "
@@ -2040,6 +3410,18 @@ TEST_F_TIMEOUT(eq, fuzz, 900)
 	sh = eq_shared_alloc(sizeof(*sh));
 	ASSERT_NE(NULL, sh);
 	sh->seed = seed;
+
+	/* Named queues: none of ours left over, the limits as loaded. */
+	ASSERT_TRUE(eq_read_param("max_queues", &maxq0));
+	ASSERT_TRUE(eq_read_param("max_queue_bytes", &qbytes));
+	ASSERT_EQ(0, stat(EQ_DEV, &dst));
+	sh->dev_mode = dst.st_mode & 0777;
+	sh->maxq = maxq0;
+	sh->max_queue_bytes = qbytes;
+	others = named_cleanup(_metadata, false);
+	ASSERT_LE(0, others);
+	sh->maxq_safe = FZ_NAMES + FUZZ_WORKERS * FUZZ_FDS + others;
+	ASSERT_LE(sh->maxq_safe, maxq0);
 
 	/* Start from the load-time config, without drop-oldest. */
 	ASSERT_EQ(0, eq_get_config(self->fd, &cfg));
@@ -2068,9 +3450,18 @@ TEST_F_TIMEOUT(eq, fuzz, 900)
 		self->child[i] = pid;
 	}
 
+	/* From 30 to 45 % of phase 1 no queue can be created, then two. */
 	t0 = eq_now_ns();
-	while (eq_now_ns() < t0 + secs * 750ULL * EQ_MS && !sh->nfail)
+	while (eq_now_ns() < t0 + secs * 750ULL * EQ_MS && !sh->nfail) {
+		uint64_t pct = (eq_now_ns() - t0) / (secs * 7500ULL * EQ_MS / 1000);
+		unsigned int lim = pct >= 30 && pct < 45 ? 0 :
+				   pct >= 45 && pct < 60 ? 2 : maxq0;
+
+		if (lim != sh->maxq && set_max_queues(lim))
+			break;
 		eq_sleep_ms(50);
+	}
+	EXPECT_EQ(0, set_max_queues(maxq0));
 	sh->stop_producer = 1;
 	st_exit = wait_until(self->child[1], eq_now_ns() + 30000 * EQ_MS,
 			     "verifier producer", _metadata);
@@ -2190,6 +3581,10 @@ TEST_F_TIMEOUT(eq, fuzz, 900)
 		TH_LOG("%llu refused verifier writes were queued, the first %llu",
 		       (unsigned long long)ghost, (unsigned long long)first_ghost);
 	}
+	/* The named queues are as the workers left them; destroy them. */
+	EXPECT_EQ(others, named_cleanup(_metadata, true));
+	EXPECT_TRUE(eq_read_param("max_queues", &maxq0));
+	EXPECT_EQ(sh->maxq, maxq0);
 	ASSERT_EQ(0, eq_reset());
 	check_kernel_health(_metadata);
 	munmap(sh, sizeof(*sh));
