@@ -114,7 +114,8 @@ static bool eq_all_zero(const void *p, size_t len)
 
 /*
  * A config passed by pointer: its own first field says how large it is.
- * Sizes beyond a page are refused (E2BIG) rather than scanned.
+ * Sizes beyond 4096 bytes are refused (E2BIG) rather than scanned, as
+ * clone3() does beyond a page.
  */
 static int eq_ioctl_copy_config(struct elasticq_config *cfg, u64 uptr)
 {
@@ -126,7 +127,7 @@ static int eq_ioctl_copy_config(struct elasticq_config *cfg, u64 uptr)
 		return -EFAULT;
 	if (usize < ELASTICQ_CONFIG_SIZE_VER0)
 		return -EINVAL;
-	if (usize > PAGE_SIZE)
+	if (usize > 4096)
 		return -E2BIG;
 	ret = copy_struct_from_user(cfg, sizeof(*cfg), arg, usize);
 	if (ret)

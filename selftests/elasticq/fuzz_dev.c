@@ -1371,7 +1371,7 @@ static void mk_arg(struct worker *w, uint8_t *buf, const void *st,
 	memcpy(buf, st, usize < ks ? usize : ks);
 	if (usize > ks && chance(&w->r, 4))
 		buf[ks + below(&w->r, usize - ks)] = 1;
-	if (chance(&w->r, 12))
+	if (chance(&w->r, 20))
 		size = chance(&w->r, 2) ? usize + 8 : chance(&w->r, 2) ?
 		       usize - 8 : (uint32_t)rnd(&w->r);
 	memcpy(buf, &size, usize < 4 ? usize : 4);
@@ -1407,6 +1407,17 @@ static struct uptr put_arg(struct worker *w, enum pk kind, const uint8_t *buf,
 	if (*nview)
 		memcpy(view, u.p, *nview);
 	return u;
+}
+
+/* The new ioctls' structs: mostly valid pointers and exact sizes. */
+static enum pk pick_arg_pk(struct rng *r)
+{
+	return chance(r, 3) ? pick_pk(r) : PK_VALID;
+}
+
+static unsigned int pick_arg_size(struct rng *r, unsigned int exact)
+{
+	return chance(r, 3) ? pick_ioc_size(r, exact) : exact;
 }
 
 /* Check @r against @want: -errno, 0, or 1 (one of @ok). */
@@ -1565,10 +1576,8 @@ static bool maxq_known(unsigned int gen0, unsigned int *limit)
 
 /* ---- ATTACH ---- */
 
-/* Config sizes tried: beyond 4096 (a page) the kernel says E2BIG. */
-#ifndef FZ_BIG_CFGS
+/* Config sizes tried: beyond a page the kernel says E2BIG, like clone3. */
 #define FZ_BIG_CFGS	6
-#endif
 
 enum cfgk {
 	CFG_NONE, CFG_VALID, CFG_RANDOM, CFG_BIG, CFG_BIG_NZ, CFG_SMALL,
@@ -1628,6 +1637,8 @@ static uint64_t pick_attach_cfg(struct worker *w, long *want)
 		*want = -EFAULT;
 	else if (size < ELASTICQ_CONFIG_SIZE_VER0)
 		*want = -EINVAL;
+	else if (size > PAGE)
+		*want = -E2BIG;
 	else if (tail_nz)
 		*want = -E2BIG;
 	else if (readable < size || readable < sizeof(c))
@@ -1728,7 +1739,7 @@ static void ioc_attach(struct worker *w, enum fz_op op, unsigned int cmd,
 	if (chance(&w->r, 30))
 		a.reserved[below(&w->r, 3)] = 1ULL << below(&w->r, 64);
 	mk_arg(w, buf, &a, sizeof(a), usize);
-	u = put_arg(w, pick_pk(&w->r), buf, usize, view, &nview);
+	u = put_arg(w, pick_arg_pk(&w->r), buf, usize, view, &nview);
 
 	want = f.bad || f.path ? -EBADF :
 	       copyin_want(view, nview, usize, sizeof(a),
@@ -1850,7 +1861,7 @@ static void op_attach(struct worker *w)
 {
 	struct fz_file *s = &w->f[below(&w->r, FUZZ_FDS)];
 	unsigned int cmd = _IOC(_IOC_WRITE, ELASTICQ_IOC_MAGIC, 4,
-				pick_ioc_size(&w->r, sizeof(struct elasticq_attach)));
+				pick_arg_size(&w->r, sizeof(struct elasticq_attach)));
 
 	/* Mostly a new file: the exact cases; else one in use (EBUSY). */
 	if (below(&w->r, 3)) {
@@ -1885,7 +1896,7 @@ static void ioc_destroy(struct worker *w, enum fz_op op, unsigned int cmd)
 	if (chance(&w->r, 30))
 		d.reserved[below(&w->r, 2)] = 1ULL << below(&w->r, 64);
 	mk_arg(w, buf, &d, sizeof(d), usize);
-	u = put_arg(w, pick_pk(&w->r), buf, usize, view, &nview);
+	u = put_arg(w, pick_arg_pk(&w->r), buf, usize, view, &nview);
 	want = f.bad || f.path ? -EBADF :
 	       copyin_want(view, nview, usize, sizeof(d),
 			   ELASTICQ_DESTROY_SIZE_VER0, &ok);
@@ -1924,7 +1935,7 @@ static void op_destroy(struct worker *w)
 {
 	ioc_destroy(w, OP_DESTROY,
 		    _IOC(_IOC_WRITE, ELASTICQ_IOC_MAGIC, 5,
-			 pick_ioc_size(&w->r, sizeof(struct elasticq_destroy))));
+			 pick_arg_size(&w->r, sizeof(struct elasticq_destroy))));
 }
 
 /* ---- CONSUME ---- */
@@ -2030,7 +2041,7 @@ static void ioc_push_batch(struct worker *w, enum fz_op op, unsigned int cmd)
 	if (chance(&w->r, 30))
 		b.reserved[below(&w->r, 2)] = 1ULL << below(&w->r, 64);
 	mk_arg(w, buf, &b, sizeof(b), usize);
-	u = put_arg(w, pick_pk(&w->r), buf, usize, view, &nview);
+	u = put_arg(w, pick_arg_pk(&w->r), buf, usize, view, &nview);
 	want = f.bad || f.path ? -EBADF :
 	       copyin_want(view, nview, usize, sizeof(b),
 			   ELASTICQ_PUSH_BATCH_SIZE_VER0, &ok);
@@ -2107,7 +2118,7 @@ static void op_push_batch(struct worker *w)
 {
 	ioc_push_batch(w, OP_PUSH_BATCH,
 		       _IOC(_IOC_READ | _IOC_WRITE, ELASTICQ_IOC_MAGIC, 7,
-			    pick_ioc_size(&w->r, sizeof(struct elasticq_push_batch))));
+			    pick_arg_size(&w->r, sizeof(struct elasticq_push_batch))));
 }
 
 static void ioc_pop_batch(struct worker *w, enum fz_op op, unsigned int cmd)
@@ -2150,7 +2161,7 @@ static void ioc_pop_batch(struct worker *w, enum fz_op op, unsigned int cmd)
 	if (chance(&w->r, 30))
 		b.reserved[below(&w->r, 2)] = 1ULL << below(&w->r, 64);
 	mk_arg(w, buf, &b, sizeof(b), usize);
-	u = put_arg(w, pick_pk(&w->r), buf, usize, view, &nview);
+	u = put_arg(w, pick_arg_pk(&w->r), buf, usize, view, &nview);
 	want = f.bad || f.path ? -EBADF :
 	       copyin_want(view, nview, usize, sizeof(b),
 			   ELASTICQ_POP_BATCH_SIZE_VER0, &ok);
@@ -2254,7 +2265,7 @@ static void op_pop_batch(struct worker *w)
 {
 	ioc_pop_batch(w, OP_POP_BATCH,
 		      _IOC(_IOC_READ | _IOC_WRITE, ELASTICQ_IOC_MAGIC, 8,
-			   pick_ioc_size(&w->r, sizeof(struct elasticq_pop_batch))));
+			   pick_arg_size(&w->r, sizeof(struct elasticq_pop_batch))));
 }
 
 /* ---- /proc/elasticq ---- */

@@ -145,9 +145,10 @@ struct elasticq_stats {
  * @name:	the queue's name, NUL-terminated; the bytes after the NUL
  *		must be zero
  * @config:	with CREATE: user pointer to a struct elasticq_config for a
- *		new queue (its @size field says how large), or 0 for the
- *		module's defaults; must be zero without CREATE.  Ignored
- *		when the queue exists already.
+ *		new queue (its @size field says how large: E2BIG above 4096,
+ *		as for clone3), or 0 for the module's defaults; must be zero
+ *		without CREATE.  Checked, then ignored, when the queue exists
+ *		already.
  * @reserved:	must be zero
  *
  * The queue's owner and group are the creator's fsuid and fsgid.  Binding
