@@ -54,13 +54,16 @@ relevant_log() {
 }
 
 # Print matching lines with context, one section per log; return 1 if none.
+# (Not grep -q: under pipefail, its early exit fails the pipeline with
+# SIGPIPE whenever the match comes before the end of a long log.)
 scan_logs() {
-	local f found=1
+	local f found=1 matches
 	for f in "$@"; do
 		[[ -f $f ]] || continue
-		if relevant_log "$f" | grep -qE "$PROBLEM_RE"; then
+		matches=$(relevant_log "$f" | grep -nE -B5 -A30 "$PROBLEM_RE") || true
+		if [[ -n $matches ]]; then
 			echo "==== $f ===="
-			relevant_log "$f" | grep -nE -B5 -A30 "$PROBLEM_RE" || true
+			printf '%s\n' "$matches"
 			found=0
 		fi
 	done
