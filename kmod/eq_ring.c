@@ -60,7 +60,13 @@ int eq_config_validate(const struct elasticq_config *cfg)
 	return 0;
 }
 
-static size_t eq_msg_mem(const struct eq_msg *msg)
+/**
+ * eq_msg_mem() - the memory a message takes
+ * @msg: the message
+ *
+ * Return: bytes, header included.
+ */
+size_t eq_msg_mem(const struct eq_msg *msg)
 {
 	return struct_size(msg, data, msg->len);
 }
@@ -72,11 +78,16 @@ static size_t eq_msg_mem(const struct eq_msg *msg)
  */
 #define EQ_GFP	(GFP_KERNEL_ACCOUNT | __GFP_RETRY_MAYFAIL | __GFP_NOWARN)
 
-/* Charge @bytes to the ring's budget; false (nothing charged) if over. */
-static bool eq_budget_charge(struct eq_ring *r, u64 bytes)
+/**
+ * eq_budget_charge() - charge memory to a budget, within its limit
+ * @b:     the budget, or NULL for none
+ * @bytes: how much
+ *
+ * Return: true if charged; false, with nothing charged, if it would pass
+ * the limit.
+ */
+bool eq_budget_charge(struct eq_mem_budget *b, u64 bytes)
 {
-	struct eq_mem_budget *b = r->budget;
-
 	if (!b || !bytes)
 		return true;
 	if ((u64)atomic64_add_return(bytes, &b->used) <= READ_ONCE(b->limit))
@@ -85,10 +96,15 @@ static bool eq_budget_charge(struct eq_ring *r, u64 bytes)
 	return false;
 }
 
-static void eq_budget_uncharge(struct eq_ring *r, u64 bytes)
+/**
+ * eq_budget_uncharge() - give back what eq_budget_charge() took
+ * @b:     the budget, or NULL
+ * @bytes: how much
+ */
+void eq_budget_uncharge(struct eq_mem_budget *b, u64 bytes)
 {
-	if (r->budget)
-		atomic64_sub(bytes, &r->budget->used);
+	if (b)
+		atomic64_sub(bytes, &b->used);
 }
 
 static u64 eq_slots_mem(u32 capacity)
@@ -150,12 +166,12 @@ static int eq_ring_resize(struct eq_ring *r, u32 capacity)
 	u32 i, pos;
 
 	lockdep_assert_held(&r->lock);
-	if (then > now && !eq_budget_charge(r, then - now))
+	if (then > now && !eq_budget_charge(r->budget, then - now))
 		return -ENOBUFS;
 	slots = eq_slots_alloc(capacity);
 	if (!slots) {
 		if (then > now)
-			eq_budget_uncharge(r, then - now);
+			eq_budget_uncharge(r->budget, then - now);
 		return -ENOMEM;
 	}
 	for (i = 0, pos = r->head; i < r->len; i++) {
@@ -164,7 +180,7 @@ static int eq_ring_resize(struct eq_ring *r, u32 capacity)
 	}
 	kvfree(r->slots);
 	if (then < now)
-		eq_budget_uncharge(r, now - then);
+		eq_budget_uncharge(r->budget, now - then);
 	r->slots = slots;
 	r->head = 0;
 	WRITE_ONCE(r->capacity, capacity);
@@ -234,11 +250,11 @@ int eq_ring_init(struct eq_ring *r, const struct elasticq_config *cfg,
 {
 	memset(r, 0, sizeof(*r));
 	r->budget = budget;
-	if (!eq_budget_charge(r, eq_slots_mem(cfg->initial_capacity)))
+	if (!eq_budget_charge(r->budget, eq_slots_mem(cfg->initial_capacity)))
 		return -ENOBUFS;
 	r->slots = eq_slots_alloc(cfg->initial_capacity);
 	if (!r->slots) {
-		eq_budget_uncharge(r, eq_slots_mem(cfg->initial_capacity));
+		eq_budget_uncharge(r->budget, eq_slots_mem(cfg->initial_capacity));
 		return -ENOMEM;
 	}
 	mutex_init(&r->lock);
@@ -261,7 +277,7 @@ void eq_ring_destroy(struct eq_ring *r)
 		pos = eq_ring_wrap(r, pos + 1);
 	}
 	r->len = 0;
-	eq_budget_uncharge(r, r->msg_mem + eq_slots_mem(r->capacity));
+	eq_budget_uncharge(r->budget, r->msg_mem + eq_slots_mem(r->capacity));
 	r->msg_mem = 0;
 	kvfree(r->slots);
 	r->slots = NULL;
@@ -302,7 +318,7 @@ static void eq_ring_drop_head(struct eq_ring *r)
 	WRITE_ONCE(r->len, r->len - 1);
 	WRITE_ONCE(r->bytes, r->bytes - msg->len);
 	r->msg_mem -= eq_msg_mem(msg);
-	eq_budget_uncharge(r, eq_msg_mem(msg));
+	eq_budget_uncharge(r->budget, eq_msg_mem(msg));
 	r->dropped++;
 	eq_msg_free(msg);
 }
@@ -337,7 +353,7 @@ int eq_ring_push(struct eq_ring *r, struct eq_msg *msg)
 	} else if (eq_ring_full_for(r, msg->len)) {
 		return -EAGAIN;
 	}
-	if (!eq_budget_charge(r, mem))
+	if (!eq_budget_charge(r->budget, mem))
 		return -ENOBUFS;
 	/* Dropping frees a slot, so a push that drops never needs to grow. */
 	while (eq_ring_full_for(r, msg->len))
@@ -345,7 +361,7 @@ int eq_ring_push(struct eq_ring *r, struct eq_msg *msg)
 	if (eq_ring_occupancy(r) == r->capacity) {
 		ret = eq_ring_resize(r, eq_grow_target(r));
 		if (ret) {
-			eq_budget_uncharge(r, mem);
+			eq_budget_uncharge(r->budget, mem);
 			return ret;
 		}
 		r->grows++;
@@ -418,7 +434,7 @@ void eq_ring_commit(struct eq_ring *r, struct eq_msg *msg)
 	WRITE_ONCE(r->taken_bytes, r->taken_bytes - msg->len);
 	WRITE_ONCE(r->bytes, r->bytes - msg->len);
 	r->msg_mem -= eq_msg_mem(msg);
-	eq_budget_uncharge(r, eq_msg_mem(msg));
+	eq_budget_uncharge(r->budget, eq_msg_mem(msg));
 	r->dequeued++;
 	eq_ring_maybe_shrink(r);
 }

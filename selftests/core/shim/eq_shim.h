@@ -135,6 +135,101 @@ static inline void atomic64_sub(s64 i, atomic64_t *v)
 {
 	__atomic_sub_fetch(&v->counter, i, __ATOMIC_SEQ_CST);
 }
+static inline void atomic64_add(s64 i, atomic64_t *v)
+{
+	__atomic_add_fetch(&v->counter, i, __ATOMIC_SEQ_CST);
+}
+static inline void atomic64_inc(atomic64_t *v)
+{
+	atomic64_add(1, v);
+}
+static inline void atomic64_dec(atomic64_t *v)
+{
+	atomic64_sub(1, v);
+}
+static inline s64 atomic64_inc_return(atomic64_t *v)
+{
+	return atomic64_add_return(1, v);
+}
+static inline s64 atomic64_dec_return(atomic64_t *v)
+{
+	return atomic64_add_return(-1, v);
+}
+static inline s64 atomic64_read_acquire(const atomic64_t *v)
+{
+	return __atomic_load_n(&v->counter, __ATOMIC_ACQUIRE);
+}
+static inline void atomic64_set_release(atomic64_t *v, s64 i)
+{
+	__atomic_store_n(&v->counter, i, __ATOMIC_RELEASE);
+}
+/* Full barrier on success, relaxed on failure, as the kernel's. */
+static inline bool atomic64_try_cmpxchg(atomic64_t *v, s64 *old, s64 new)
+{
+	return __atomic_compare_exchange_n(&v->counter, old, new, false,
+					   __ATOMIC_SEQ_CST, __ATOMIC_RELAXED);
+}
+static inline s64 atomic64_fetch_or(s64 i, atomic64_t *v)
+{
+	return __atomic_fetch_or(&v->counter, i, __ATOMIC_SEQ_CST);
+}
+typedef struct {
+	int counter;
+} atomic_t;
+static inline int atomic_read(const atomic_t *v)
+{
+	return __atomic_load_n(&v->counter, __ATOMIC_RELAXED);
+}
+static inline void atomic_set(atomic_t *v, int i)
+{
+	__atomic_store_n(&v->counter, i, __ATOMIC_RELAXED);
+}
+#if defined(__SANITIZE_THREAD__)
+/* TSan has no fences; where the core uses one, it is for liveness only. */
+#define smp_rmb()	__asm__ __volatile__("" ::: "memory")
+#else
+#define smp_rmb()	__atomic_thread_fence(__ATOMIC_ACQUIRE)
+#endif
+
+/* bits.h */
+#define BIT_ULL(n)	(1ULL << (n))
+
+/* err.h */
+#define MAX_ERRNO	4095
+#define IS_ERR_VALUE(x)	((unsigned long)(void *)(x) >= (unsigned long)-MAX_ERRNO)
+static inline void *ERR_PTR(long error)
+{
+	return (void *)error;
+}
+static inline long PTR_ERR(const void *ptr)
+{
+	return (long)ptr;
+}
+static inline bool IS_ERR(const void *ptr)
+{
+	return IS_ERR_VALUE((unsigned long)ptr);
+}
+
+/*
+ * rcupdate.h: liburcu (the memb flavour) in normal builds; under TSan,
+ * which cannot see liburcu's synchronisation, a reader-writer lock with
+ * the same guarantee.  Threads need no registration (the shim does it).
+ * kvfree_rcu() waits for the grace period and frees at once.
+ */
+#define __rcu
+#ifndef EQ_SHIM_URCU	/* shim.c uses liburcu's own struct rcu_head */
+struct rcu_head {
+	void *unused;
+};
+#endif
+void rcu_read_lock(void);
+void rcu_read_unlock(void);
+void synchronize_rcu(void);
+#define rcu_dereference(p)		__atomic_load_n(&(p), __ATOMIC_ACQUIRE)
+#define rcu_dereference_protected(p, c)	__atomic_load_n(&(p), __ATOMIC_RELAXED)
+#define rcu_assign_pointer(p, v)	__atomic_store_n(&(p), (v), __ATOMIC_RELEASE)
+#define RCU_INIT_POINTER(p, v)		__atomic_store_n(&(p), (v), __ATOMIC_RELAXED)
+#define kvfree_rcu(ptr, field)		do { synchronize_rcu(); kvfree(ptr); } while (0)
 
 /* mutex.h, lockdep.h: error-checking mutex plus owner */
 struct mutex {

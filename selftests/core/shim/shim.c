@@ -10,7 +10,75 @@
 #include <stdlib.h>
 #include <sanitizer/asan_interface.h>
 
+#define EQ_SHIM_URCU
 #include "eq_shim.h"
+
+#if defined(__SANITIZE_THREAD__)
+#define EQ_SHIM_RCU_RWLOCK 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define EQ_SHIM_RCU_RWLOCK 1
+#endif
+#endif
+
+#ifdef EQ_SHIM_RCU_RWLOCK
+static pthread_rwlock_t eq_rcu_lock = PTHREAD_RWLOCK_INITIALIZER;
+
+void rcu_read_lock(void)
+{
+	pthread_rwlock_rdlock(&eq_rcu_lock);
+}
+
+void rcu_read_unlock(void)
+{
+	pthread_rwlock_unlock(&eq_rcu_lock);
+}
+
+/* Every reader that started before has finished. */
+void synchronize_rcu(void)
+{
+	pthread_rwlock_wrlock(&eq_rcu_lock);
+	pthread_rwlock_unlock(&eq_rcu_lock);
+}
+#else
+#include <urcu/urcu-memb.h>
+
+static pthread_key_t eq_rcu_key;
+static pthread_once_t eq_rcu_once = PTHREAD_ONCE_INIT;
+static __thread bool eq_rcu_registered;
+
+static void eq_rcu_thread_exit(void *unused)
+{
+	(void)unused;
+	urcu_memb_unregister_thread();
+}
+
+static void eq_rcu_key_init(void)
+{
+	pthread_key_create(&eq_rcu_key, eq_rcu_thread_exit);
+}
+
+void rcu_read_lock(void)
+{
+	if (!eq_rcu_registered) {
+		pthread_once(&eq_rcu_once, eq_rcu_key_init);
+		urcu_memb_register_thread();
+		pthread_setspecific(eq_rcu_key, &eq_rcu_registered);
+		eq_rcu_registered = true;
+	}
+	urcu_memb_read_lock();
+}
+
+void rcu_read_unlock(void)
+{
+	urcu_memb_read_unlock();
+}
+
+void synchronize_rcu(void)
+{
+	urcu_memb_synchronize_rcu();
+}
+#endif
 
 #define EQ_SHIM_MAGIC	0x65717368696d3031ull	/* "eqshim01" */
 

@@ -1,0 +1,429 @@
+// SPDX-License-Identifier: GPL-2.0 OR MIT
+/*
+ * The lock-free MPSC queue core.
+ *
+ * Algorithm.  Each ring is Dmitry Vyukov's bounded queue: every slot carries
+ * a sequence number that says which position it is ready for.  A producer
+ * reads the tail t, checks that slot t % C says "free for t" (seq == 2t),
+ * reserves t by CAS on the tail, stores its message and only then publishes
+ * it with a release store seq = 2t + 1: the "ready mark" that the original
+ * crate lacked (its consumer read slots that were reserved but not yet
+ * written).  The consumer takes position p when seq == 2p + 1 (acquire), and
+ * frees the slot for the next lap with seq = 2(p + C).  The factor 2 keeps
+ * "ready for p" and "free for p + C" apart when C is 1 (Vyukov's t + 1 and
+ * t + C coincide there: the TLA+ model found the lost message).  Positions
+ * are 64-bit
+ * and ring-local (they restart at 0 in every ring); the consumer starts a
+ * fresh ring long before a position could reach bit 63, so they never wrap,
+ * and since a slot's sequence number only grows, no stale value can be
+ * mistaken for a current one (no ABA).
+ *
+ * Resizing is the consumer's, and copies nothing: it allocates a ring of
+ * the new size, publishes it as the producers' ring (rcu_assign_pointer),
+ * then closes the old one by setting EQ_LF_CLOSED in its tail, which makes
+ * every later CAS on it fail.  A producer that sees the flag re-reads the
+ * producers' ring and finds the new one (it was published before the
+ * close).  The consumer keeps draining the old ring up to its closed tail,
+ * waiting, like for any unpublished position, for producers that reserved
+ * before the close to publish, then moves to the new ring.  So nothing is
+ * lost or duplicated, and per-producer order holds: a producer that once
+ * saw the new ring never sees the old one again, and the old ring is
+ * drained first.  Producers use a ring only inside rcu_read_lock(), so the
+ * consumer frees a drained ring after a grace period (kvfree_rcu()).
+ *
+ * Why this and not the alternatives: a per-slot sequence number is what
+ * makes a reserved-but-unwritten slot visible as such, with one CAS per
+ * push and no CAS for the single consumer; a chain of rings (at most two
+ * at once) instead of copying keeps producers in flight during a resize
+ * harmless without making them wait; and kernel RCU is exactly the
+ * "nobody still looks at it" guarantee the old ring's memory needs.
+ * tla+/ElasticMPSC.tla models these steps.
+ *
+ * Limits: max_bytes and the memory budget are reserved with atomics before
+ * a producer reserves a slot; the message count is bounded by the ring's
+ * capacity.  A producer that finds the ring full below max_capacity asks
+ * the consumer to grow it (grow_wanted): the ring grows when its consumer
+ * next runs.
+ */
+#include <linux/err.h>
+#include <linux/errno.h>
+#include <linux/minmax.h>
+#include <linux/mm.h>
+#include <linux/overflow.h>
+#include <linux/slab.h>
+
+#include "eq_lfring.h"
+
+#define EQ_LF_GFP	(GFP_KERNEL_ACCOUNT | __GFP_RETRY_MAYFAIL | __GFP_NOWARN)
+
+static u64 eq_lf_ring_mem(u32 capacity)
+{
+	/* No overflow: capacity <= ELASTICQ_CAPACITY_LIMIT. */
+	return sizeof(struct eq_lf_ring) +
+	       (u64)capacity * sizeof(struct eq_lf_slot);
+}
+
+/* A ring whose positions start at @first (0 except in tests). */
+static struct eq_lf_ring *eq_lf_ring_alloc(struct eq_lfq *q, u32 capacity,
+					   u64 first)
+{
+	struct eq_lf_ring *r;
+	u32 i;
+
+	if (!eq_budget_charge(q->budget, eq_lf_ring_mem(capacity)))
+		return ERR_PTR(-ENOBUFS);
+	r = kvmalloc(eq_lf_ring_mem(capacity), EQ_LF_GFP);
+	if (!r) {
+		eq_budget_uncharge(q->budget, eq_lf_ring_mem(capacity));
+		return ERR_PTR(-ENOMEM);
+	}
+	r->capacity = capacity;
+	atomic64_set(&r->tail, first);
+	for (i = 0; i < capacity; i++) {
+		/* Slot i is free for the first position that maps to it. */
+		u64 pos = first + (capacity + i - first % capacity) % capacity;
+
+		atomic64_set(&r->slots[i].seq, EQ_LF_FREE(pos));
+		r->slots[i].msg = NULL;
+	}
+	return r;
+}
+
+/* The ring's memory goes back to the budget now, to the kernel later. */
+static void eq_lf_ring_retire(struct eq_lfq *q, struct eq_lf_ring *r)
+{
+	eq_budget_uncharge(q->budget, eq_lf_ring_mem(r->capacity));
+	kvfree_rcu(r, rcu);
+}
+
+/* The producers' ring, as the consumer (its only writer) sees it. */
+static struct eq_lf_ring *eq_lfq_prod(struct eq_lfq *q)
+{
+	return rcu_dereference_protected(q->prod, 1);
+}
+
+/**
+ * eq_lfq_init() - set up an empty queue
+ * @q:         the queue
+ * @cfg:       a configuration that passed eq_config_validate()
+ * @budget:    charged for rings and messages, or NULL
+ * @first_pos: the first position of the first ring: 0, or close to
+ *             EQ_LF_POS_RENEW to test the renewal
+ *
+ * Return: 0, -ENOMEM or -ENOBUFS with nothing allocated.
+ */
+int eq_lfq_init(struct eq_lfq *q, const struct elasticq_config *cfg,
+		struct eq_mem_budget *budget, u64 first_pos)
+{
+	struct eq_lf_ring *r;
+
+	memset(q, 0, sizeof(*q));
+	q->cfg = *cfg;
+	q->cfg.size = sizeof(q->cfg);
+	q->budget = budget;
+	r = eq_lf_ring_alloc(q, cfg->initial_capacity, first_pos);
+	if (IS_ERR(r))
+		return PTR_ERR(r);
+	RCU_INIT_POINTER(q->prod, r);
+	q->cons = r;
+	q->head = first_pos;
+	return 0;
+}
+
+static void eq_lf_ring_destroy(struct eq_lfq *q, struct eq_lf_ring *r,
+			       u64 from)
+{
+	u64 end = atomic64_read(&r->tail) & ~EQ_LF_CLOSED, p;
+
+	for (p = from; p < end; p++)
+		eq_msg_free(r->slots[p % r->capacity].msg);
+	eq_budget_uncharge(q->budget, eq_lf_ring_mem(r->capacity));
+	kvfree(r);
+}
+
+/**
+ * eq_lfq_destroy() - free the queue's rings and every message in them
+ * @q: the queue; no producer or consumer may use it any more
+ */
+void eq_lfq_destroy(struct eq_lfq *q)
+{
+	struct eq_lf_ring *prod = eq_lfq_prod(q);
+
+	if (q->cons != prod)
+		eq_lf_ring_destroy(q, q->cons, q->head);
+	eq_lf_ring_destroy(q, prod, q->cons == prod ? q->head : 0);
+	eq_budget_uncharge(q->budget, atomic64_read(&q->msg_mem));
+	RCU_INIT_POINTER(q->prod, NULL);
+	q->cons = NULL;
+}
+
+/*
+ * Reserve a position in the producers' ring and publish @msg there.
+ * Return: 0, or -EAGAIN if the ring is full.
+ */
+static int eq_lfq_publish(struct eq_lfq *q, struct eq_msg *msg)
+{
+	struct eq_lf_ring *r;
+	struct eq_lf_slot *slot;
+	s64 diff, t;
+
+	rcu_read_lock();
+	r = rcu_dereference(q->prod);
+	t = atomic64_read(&r->tail);
+	for (;;) {
+		if ((u64)t & EQ_LF_CLOSED) {
+			/* Retired: its successor was published before. */
+			smp_rmb();
+			r = rcu_dereference(q->prod);
+			t = atomic64_read(&r->tail);
+			continue;
+		}
+		slot = &r->slots[(u64)t % r->capacity];
+		diff = atomic64_read_acquire(&slot->seq) - EQ_LF_FREE(t);
+		if (diff < 0) {
+			/* The message of position t - capacity is still here. */
+			rcu_read_unlock();
+			return -EAGAIN;
+		}
+		if (diff > 0)		/* another producer took t */
+			t = atomic64_read(&r->tail);
+		else if (atomic64_try_cmpxchg(&r->tail, &t, t + 1))
+			break;
+	}
+	slot->msg = msg;
+	atomic64_set_release(&slot->seq, EQ_LF_READY(t));
+	rcu_read_unlock();
+	return 0;
+}
+
+/* Give back what eq_lfq_push() reserved before it failed. */
+static void eq_lfq_unreserve(struct eq_lfq *q, struct eq_msg *msg, u64 mem)
+{
+	atomic64_sub(msg->len, &q->bytes);
+	atomic64_dec(&q->len);
+	atomic64_sub(mem, &q->msg_mem);
+	eq_budget_uncharge(q->budget, mem);
+}
+
+static void eq_lfq_note_len(struct eq_lfq *q, s64 len)
+{
+	s64 hw = atomic64_read(&q->high_water);
+
+	while (len > hw && !atomic64_try_cmpxchg(&q->high_water, &hw, len))
+		;
+}
+
+/**
+ * eq_lfq_push() - enqueue a message; any number of producers at once
+ * @q:   the queue
+ * @msg: the message, payload filled in; the queue owns it on success
+ *
+ * Lock-free: atomics only, no sleeping.
+ *
+ * Return: 0; -EMSGSIZE if it can never fit; -EAGAIN if the queue is full
+ * (capacity or max_bytes; below max_capacity the consumer is asked to
+ * grow the ring); -ENOBUFS if the memory budget is exhausted.  On error
+ * the caller still owns @msg.
+ */
+int eq_lfq_push(struct eq_lfq *q, struct eq_msg *msg)
+{
+	u64 mem = eq_msg_mem(msg);
+	s64 len;
+
+	if (msg->len > min_t(u64, READ_ONCE(q->cfg.max_msg_size),
+			     READ_ONCE(q->cfg.max_bytes)))
+		return -EMSGSIZE;
+	if ((u64)atomic64_add_return(msg->len, &q->bytes) >
+	    READ_ONCE(q->cfg.max_bytes)) {
+		atomic64_sub(msg->len, &q->bytes);
+		return -EAGAIN;
+	}
+	if (!eq_budget_charge(q->budget, mem)) {
+		atomic64_sub(msg->len, &q->bytes);
+		return -ENOBUFS;
+	}
+	atomic64_add(mem, &q->msg_mem);
+	len = atomic64_inc_return(&q->len);
+	/* Both rings of a resize count against max_capacity. */
+	if (len > READ_ONCE(q->cfg.max_capacity)) {
+		eq_lfq_unreserve(q, msg, mem);
+		return -EAGAIN;
+	}
+	if (eq_lfq_publish(q, msg)) {
+		eq_lfq_unreserve(q, msg, mem);
+		atomic_set(&q->grow_wanted, 1);
+		return -EAGAIN;
+	}
+	atomic64_inc(&q->enqueued);
+	eq_lfq_note_len(q, len);
+	return 0;
+}
+
+/* SPEC section 7's growth target for a full ring of @capacity. */
+static u32 eq_lfq_grow_target(struct eq_lfq *q, u32 capacity)
+{
+	u64 grown = div_u64((u64)capacity * q->cfg.growth_pct + 99, 100);
+	u64 len = atomic64_read(&q->len);
+
+	grown = max_t(u64, grown, len + 1);
+	return min_t(u64, grown, q->cfg.max_capacity);
+}
+
+/**
+ * eq_lfq_resize() - move producers to a ring of @capacity slots
+ * @q:        the queue (consumer)
+ * @capacity: the new capacity
+ *
+ * The current ring is drained by later eq_lfq_peek()s before the new one.
+ *
+ * Return: 0; -EBUSY while a previous resize is still draining; -ENOMEM or
+ * -ENOBUFS with nothing changed.
+ */
+int eq_lfq_resize(struct eq_lfq *q, u32 capacity)
+{
+	struct eq_lf_ring *old = eq_lfq_prod(q), *r;
+
+	if (q->cons != old)
+		return -EBUSY;
+	r = eq_lf_ring_alloc(q, capacity, 0);
+	if (IS_ERR(r))
+		return PTR_ERR(r);
+	rcu_assign_pointer(q->prod, r);
+	/* After the publication: a producer that sees the flag finds @r. */
+	atomic64_fetch_or(EQ_LF_CLOSED, &old->tail);
+	return 0;
+}
+
+/*
+ * SPEC section 7's shrink, one step; the consumer drains the old ring
+ * before the next step (eq_lfq_peek() tries again when it moves on).
+ */
+static void eq_lfq_maybe_shrink(struct eq_lfq *q, u64 len)
+{
+	u32 capacity = eq_lfq_prod(q)->capacity;
+	u64 target;
+
+	if (q->cons != eq_lfq_prod(q) || capacity <= q->cfg.min_capacity ||
+	    len * 100 > (u64)capacity * q->cfg.shrink_pct)
+		return;
+	target = div_u64((u64)capacity * 100, q->cfg.growth_pct);
+	target = max3(target, len, (u64)q->cfg.min_capacity);
+	/* A failure only postpones the shrink to a later pop. */
+	if (!eq_lfq_resize(q, target))
+		q->shrinks++;
+}
+
+/* Grow if a producer found the ring full. */
+static void eq_lfq_maybe_grow(struct eq_lfq *q)
+{
+	u32 capacity = eq_lfq_prod(q)->capacity;
+
+	/* Not during a resize: asked again once the old ring is drained. */
+	if (!atomic_read(&q->grow_wanted) || q->cons != eq_lfq_prod(q))
+		return;
+	atomic_set(&q->grow_wanted, 0);
+	if (capacity < q->cfg.max_capacity &&
+	    !eq_lfq_resize(q, eq_lfq_grow_target(q, capacity)))
+		q->grows++;
+}
+
+/**
+ * eq_lfq_peek() - the oldest message, left in place (consumer)
+ * @q: the queue
+ *
+ * Also where the consumer moves on from a drained ring, grows the ring a
+ * producer found full, and renews a ring whose positions grew large.
+ *
+ * Return: the message, or NULL if none is published yet.
+ */
+struct eq_msg *eq_lfq_peek(struct eq_lfq *q)
+{
+	struct eq_lf_ring *r;
+	struct eq_lf_slot *slot;
+
+	eq_lfq_maybe_grow(q);
+	for (;;) {
+		r = q->cons;
+		slot = &r->slots[q->head % r->capacity];
+		if ((u64)atomic64_read_acquire(&slot->seq) == EQ_LF_READY(q->head))
+			return slot->msg;
+		if (r == eq_lfq_prod(q) ||
+		    q->head != (atomic64_read(&r->tail) & ~EQ_LF_CLOSED))
+			return NULL;
+		/* Drained and closed: on to the producers' ring. */
+		q->cons = eq_lfq_prod(q);
+		q->head = 0;
+		eq_lf_ring_retire(q, r);
+		eq_lfq_maybe_grow(q);
+		eq_lfq_maybe_shrink(q, atomic64_read(&q->len));
+	}
+}
+
+/**
+ * eq_lfq_commit() - consume the message eq_lfq_peek() returned (consumer)
+ * @q: the queue
+ *
+ * The caller frees the message.  May shrink the ring (SPEC section 7).
+ */
+void eq_lfq_commit(struct eq_lfq *q)
+{
+	struct eq_lf_ring *r = q->cons, *prod;
+	struct eq_lf_slot *slot = &r->slots[q->head % r->capacity];
+	struct eq_msg *msg = slot->msg;
+	u64 mem = eq_msg_mem(msg), len;
+
+	atomic64_set_release(&slot->seq, EQ_LF_FREE(q->head + r->capacity));
+	q->head++;
+	atomic64_sub(msg->len, &q->bytes);
+	atomic64_sub(mem, &q->msg_mem);
+	eq_budget_uncharge(q->budget, mem);
+	len = atomic64_dec_return(&q->len);
+	q->dequeued++;
+
+	prod = eq_lfq_prod(q);
+	if (r != prod)
+		return;
+	if (q->head >= EQ_LF_POS_RENEW) {
+		/* Start again at position 0 long before bit 63. */
+		eq_lfq_resize(q, prod->capacity);
+		return;
+	}
+	eq_lfq_maybe_shrink(q, len);
+}
+
+/**
+ * eq_lfq_capacity() - the capacity of the producers' ring (consumer)
+ * @q: the queue
+ *
+ * Return: slots.
+ */
+u32 eq_lfq_capacity(struct eq_lfq *q)
+{
+	return eq_lfq_prod(q)->capacity;
+}
+
+/**
+ * eq_lfq_get_stats() - a snapshot of the queue (consumer)
+ * @q:  the queue
+ * @st: zeroed by the caller; producers and consumers are the caller's
+ */
+void eq_lfq_get_stats(struct eq_lfq *q, struct elasticq_stats *st)
+{
+	struct eq_lf_ring *prod = eq_lfq_prod(q);
+	s64 len = atomic64_read(&q->len);
+
+	st->size = sizeof(*st);
+	st->len = max_t(s64, len, 0);
+	st->capacity = prod->capacity;
+	st->bytes = atomic64_read(&q->bytes);
+	st->mem_bytes = atomic64_read(&q->msg_mem) +
+			eq_lf_ring_mem(prod->capacity);
+	if (q->cons != prod)
+		st->mem_bytes += eq_lf_ring_mem(q->cons->capacity);
+	st->high_water = atomic64_read(&q->high_water);
+	st->enqueued = atomic64_read(&q->enqueued);
+	st->dequeued = q->dequeued;
+	st->rejected = atomic64_read(&q->rejected);
+	st->grows = q->grows;
+	st->shrinks = q->shrinks;
+}

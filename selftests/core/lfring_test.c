@@ -1,0 +1,394 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Unit tests of the lock-free MPSC core (kmod/eq_lfring.c) in userspace,
+ * built with ASan+UBSan and with TSan: FIFO, grow on demand, shrink,
+ * resizes with messages in flight, limits, position renewal near the top
+ * of the 64-bit range, and producers racing a bursty consumer that resizes
+ * all the time, checked message by message for exactly-once and
+ * per-producer order.
+ *
+ * ELASTICQ_LF_MESSAGES sets the total of the threaded test (default
+ * 10000000, 4 producers).
+ */
+#include <pthread.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "eq_lfring.h"
+
+#pragma GCC diagnostic ignored "-Wsign-compare"
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wunused-parameter"
+#include <kselftest_harness.h>
+#pragma GCC diagnostic pop
+
+static struct elasticq_config cfg(u32 min, u32 init, u32 max)
+{
+	struct elasticq_config c;
+
+	memset(&c, 0, sizeof(c));
+	c.size = sizeof(c);
+	c.min_capacity = min;
+	c.initial_capacity = init;
+	c.max_capacity = max;
+	c.growth_pct = 200;
+	c.shrink_pct = 25;
+	c.max_msg_size = 4096;
+	c.max_bytes = 1ULL << 30;
+	c.push_timeout_ns = ELASTICQ_TIMEOUT_NONE;
+	c.pop_timeout_ns = ELASTICQ_TIMEOUT_NONE;
+	c.variant = ELASTICQ_VARIANT_LOCKED;
+	return c;
+}
+
+/* A message of @len bytes that names producer @who and its @n-th push. */
+static struct eq_msg *mk(u32 who, u64 n, u32 len)
+{
+	struct eq_msg *m = eq_msg_alloc(len < 12 ? 12 : len);
+
+	if (!m)
+		return NULL;
+	memcpy(m->data, &who, 4);
+	memcpy(m->data + 4, &n, 8);
+	return m;
+}
+
+static void who_n(const struct eq_msg *m, u32 *who, u64 *n)
+{
+	memcpy(who, m->data, 4);
+	memcpy(n, m->data + 4, 8);
+}
+
+static int push(struct eq_lfq *q, u32 who, u64 n)
+{
+	struct eq_msg *m = mk(who, n, 16);
+	int ret;
+
+	if (!m)
+		return -ENOMEM;
+	ret = eq_lfq_push(q, m);
+	if (ret)
+		eq_msg_free(m);
+	return ret;
+}
+
+/* Pop one (consumer); the message's n, or -1 if none. */
+static long long pop(struct eq_lfq *q)
+{
+	struct eq_msg *m = eq_lfq_peek(q);
+	u32 who;
+	u64 n;
+
+	if (!m)
+		return -1;
+	who_n(m, &who, &n);
+	eq_lfq_commit(q);
+	eq_msg_free(m);
+	return n;
+}
+
+static struct elasticq_stats stats(struct eq_lfq *q)
+{
+	struct elasticq_stats st;
+
+	memset(&st, 0, sizeof(st));
+	eq_lfq_get_stats(q, &st);
+	return st;
+}
+
+FIXTURE(lf) {
+	struct eq_lfq q;
+	struct eq_mem_budget budget;
+	bool live;
+};
+
+FIXTURE_SETUP(lf)
+{
+	self->live = false;
+	self->budget.limit = 1ULL << 40;
+}
+
+FIXTURE_TEARDOWN(lf)
+{
+	if (self->live)
+		eq_lfq_destroy(&self->q);
+	EXPECT_EQ(0, atomic64_read(&self->budget.used));
+	EXPECT_EQ(0, eq_shim_live_allocs());
+	EXPECT_EQ(0, eq_shim_warnings());
+}
+
+static void up(struct __test_metadata *_metadata, FIXTURE_DATA(lf) *self,
+	       struct elasticq_config c, u64 first)
+{
+	ASSERT_EQ(0, eq_lfq_init(&self->q, &c, &self->budget, first));
+	self->live = true;
+}
+
+TEST_F(lf, fifo_and_stats)
+{
+	struct elasticq_stats st;
+	u64 i;
+
+	up(_metadata, self, cfg(8, 8, 64), 0);
+	ASSERT_EQ(-1, pop(&self->q));
+	for (i = 0; i < 8; i++)
+		ASSERT_EQ(0, push(&self->q, 1, i));
+	st = stats(&self->q);
+	EXPECT_EQ(8, st.len);
+	EXPECT_EQ(8 * 16, st.bytes);
+	EXPECT_EQ(8, st.enqueued);
+	EXPECT_EQ(8, st.high_water);
+	EXPECT_EQ(st.mem_bytes, atomic64_read(&self->budget.used));
+	for (i = 0; i < 8; i++)
+		ASSERT_EQ(i, pop(&self->q));
+	ASSERT_EQ(-1, pop(&self->q));
+	st = stats(&self->q);
+	EXPECT_EQ(0, st.len);
+	EXPECT_EQ(0, st.bytes);
+	EXPECT_EQ(8, st.dequeued);
+}
+
+/* Full below max: EAGAIN, and the consumer grows by SPEC 7's rule. */
+TEST_F(lf, full_asks_the_consumer_to_grow)
+{
+	u32 caps[] = { 4, 8, 16, 32 };
+	u64 n = 0, i;
+
+	u64 next = 0, k;
+
+	up(_metadata, self, cfg(4, 4, 32), 0);
+	for (i = 0; i < 4; i++) {
+		while (!push(&self->q, 1, n))
+			n++;
+		ASSERT_EQ(caps[i], eq_lfq_capacity(&self->q));
+		ASSERT_EQ(caps[i], stats(&self->q).len);
+		/* The consumer's next look grows the ring (not at max)... */
+		ASSERT_NE(NULL, eq_lfq_peek(&self->q));
+		/* ...and it drains the old one (no shrink meanwhile). */
+		for (k = 0; k < caps[i] && i < 3; k++)
+			ASSERT_EQ(next++, pop(&self->q));
+	}
+	EXPECT_EQ(3, stats(&self->q).grows);
+	EXPECT_EQ(0, stats(&self->q).shrinks);
+	/* At max: full, no growth. */
+	EXPECT_EQ(-EAGAIN, push(&self->q, 1, n));
+	EXPECT_EQ(32, eq_lfq_capacity(&self->q));
+	while (next < n)
+		ASSERT_EQ(next++, pop(&self->q));
+}
+
+TEST_F(lf, shrinks_when_drained)
+{
+	u64 i;
+
+	up(_metadata, self, cfg(4, 64, 64), 0);
+	for (i = 0; i < 40; i++)
+		ASSERT_EQ(0, push(&self->q, 1, i));
+	for (i = 0; i < 40; i++)
+		ASSERT_EQ(i, pop(&self->q));
+	ASSERT_EQ(-1, pop(&self->q));
+	EXPECT_EQ(4, eq_lfq_capacity(&self->q));
+	EXPECT_LE(1, stats(&self->q).shrinks);
+	EXPECT_EQ(stats(&self->q).mem_bytes,
+		  atomic64_read(&self->budget.used));
+}
+
+/* Messages pushed before and after a resize come out in order. */
+TEST_F(lf, resize_keeps_order)
+{
+	u64 i, next = 0;
+
+	up(_metadata, self, cfg(4, 16, 64), 0);
+	for (i = 0; i < 10; i++)
+		ASSERT_EQ(0, push(&self->q, 1, i));
+	ASSERT_EQ(0, eq_lfq_resize(&self->q, 5));
+	/* One resize at a time: the old ring still holds 10. */
+	ASSERT_EQ(-EBUSY, eq_lfq_resize(&self->q, 7));
+	for (; i < 15; i++)
+		ASSERT_EQ(0, push(&self->q, 1, i));
+	ASSERT_EQ(-EAGAIN, push(&self->q, 1, i));
+	for (; next < 15; next++)
+		ASSERT_EQ(next, pop(&self->q));
+	ASSERT_EQ(-1, pop(&self->q));
+	ASSERT_EQ(0, eq_lfq_resize(&self->q, 7));
+}
+
+TEST_F(lf, limits)
+{
+	struct elasticq_config c = cfg(4, 4, 4);
+	struct eq_msg *m;
+
+	c.max_bytes = 40;
+	c.max_msg_size = 30;
+	up(_metadata, self, c, 0);
+	m = mk(1, 0, 31);
+	EXPECT_EQ(-EMSGSIZE, eq_lfq_push(&self->q, m));
+	eq_msg_free(m);
+	ASSERT_EQ(0, push(&self->q, 1, 0));
+	ASSERT_EQ(0, push(&self->q, 1, 1));
+	EXPECT_EQ(-EAGAIN, push(&self->q, 1, 2));	/* 48 > 40 bytes */
+	EXPECT_EQ(32, stats(&self->q).bytes);
+	EXPECT_EQ(0, pop(&self->q));
+	/* The memory budget: ENOBUFS, nothing reserved. */
+	self->budget.limit = atomic64_read(&self->budget.used);
+	EXPECT_EQ(-ENOBUFS, push(&self->q, 1, 2));
+	EXPECT_EQ(1, stats(&self->q).len);
+	EXPECT_EQ(16, stats(&self->q).bytes);
+	self->budget.limit = 1ULL << 40;
+	EXPECT_EQ(1, pop(&self->q));
+}
+
+/*
+ * Capacity 1: with Vyukov's plain sequence numbers "ready for p" and "free
+ * for p + 1" are the same value and a second push overwrote the first.
+ */
+TEST_F(lf, capacity_one)
+{
+	/* max_capacity above 1: only the ring itself can say "full". */
+	up(_metadata, self, cfg(1, 1, 4), 0);
+	ASSERT_EQ(0, push(&self->q, 1, 0));
+	ASSERT_EQ(-EAGAIN, push(&self->q, 1, 1));
+	ASSERT_EQ(0, pop(&self->q));		/* and it grows */
+	ASSERT_EQ(0, push(&self->q, 1, 1));
+	ASSERT_EQ(0, push(&self->q, 1, 2));
+	ASSERT_EQ(1, pop(&self->q));
+	ASSERT_EQ(2, pop(&self->q));
+	ASSERT_EQ(-1, pop(&self->q));
+}
+
+/* max_capacity counts the messages of both rings during a resize. */
+TEST_F(lf, max_capacity_spans_both_rings)
+{
+	up(_metadata, self, cfg(2, 2, 3), 0);
+	ASSERT_EQ(0, push(&self->q, 1, 0));
+	ASSERT_EQ(0, push(&self->q, 1, 1));
+	ASSERT_EQ(0, eq_lfq_resize(&self->q, 3));
+	ASSERT_EQ(0, push(&self->q, 1, 2));
+	/* The new ring has room; the queue does not. */
+	EXPECT_EQ(-EAGAIN, push(&self->q, 1, 3));
+	EXPECT_EQ(3, stats(&self->q).len);
+	EXPECT_EQ(0, pop(&self->q));
+	EXPECT_EQ(0, push(&self->q, 1, 3));
+	EXPECT_EQ(1, pop(&self->q));
+	EXPECT_EQ(2, pop(&self->q));
+	EXPECT_EQ(3, pop(&self->q));
+}
+
+/*
+ * Positions start just below EQ_LF_POS_RENEW: the consumer moves to a
+ * fresh ring at position 0 and nothing is lost or reordered.
+ */
+TEST_F(lf, positions_renew_before_the_top)
+{
+	u64 i, next = 0;
+
+	up(_metadata, self, cfg(8, 8, 8), EQ_LF_POS_RENEW - 20);
+	for (i = 0; i < 5000; i++) {
+		ASSERT_EQ(0, push(&self->q, 1, i));
+		if (i >= 4)
+			ASSERT_EQ(next++, pop(&self->q));
+	}
+	while (next < 5000)
+		ASSERT_EQ(next++, pop(&self->q));
+	EXPECT_GT(EQ_LF_POS_RENEW, self->q.head);
+	EXPECT_EQ(rcu_dereference_protected(self->q.prod, 1), self->q.cons);
+}
+
+/* ---- producers against a bursty, resizing consumer ---------------------- */
+
+#define NPROD	4
+
+struct race {
+	struct eq_lfq *q;
+	u64 per_producer;
+	u32 who;
+	u64 eagain;
+};
+
+static void *producer(void *arg)
+{
+	struct race *r = arg;
+	u64 n = 0;
+
+	while (n < r->per_producer) {
+		if (!push(r->q, r->who, n)) {
+			n++;
+		} else {
+			r->eagain++;	/* full: the consumer will make room */
+			sched_yield();
+		}
+	}
+	return NULL;
+}
+
+static u64 total_messages(void)
+{
+	const char *s = getenv("ELASTICQ_LF_MESSAGES");
+
+	return s ? strtoull(s, NULL, 0) : 10000000;
+}
+
+TEST_F_TIMEOUT(lf, producers_race_resizing_consumer, 1800)
+{
+	struct race r[NPROD];
+	pthread_t th[NPROD];
+	u64 next[NPROD] = { 0 }, total = total_messages(), got = 0, spins = 0;
+	u64 per = total / NPROD, resizes = 0;
+	unsigned int seed = 1, i;
+
+	/* Small min and max: the ring changes size all the time. */
+	up(_metadata, self, cfg(2, 2, 64), 0);
+	for (i = 0; i < NPROD; i++) {
+		r[i] = (struct race){ .q = &self->q, .per_producer = per,
+				      .who = i };
+		ASSERT_EQ(0, pthread_create(&th[i], NULL, producer, &r[i]));
+	}
+	while (got < per * NPROD) {
+		struct eq_msg *m = eq_lfq_peek(&self->q);
+		u32 who;
+		u64 n;
+
+		if (!m) {
+			spins++;
+			sched_yield();
+			continue;
+		}
+		who_n(m, &who, &n);
+		ASSERT_GT(NPROD, who);
+		ASSERT_EQ(next[who], n) {
+			TH_LOG("producer %u: got %llu, want %llu", who,
+			       (unsigned long long)n,
+			       (unsigned long long)next[who]);
+		}
+		next[who]++;
+		got++;
+		eq_lfq_commit(&self->q);
+		eq_msg_free(m);
+		/* Bursty: now and then a forced resize, or a pause. */
+		switch (rand_r(&seed) % 64) {
+		case 0:
+			if (!eq_lfq_resize(&self->q, 2 + rand_r(&seed) % 63))
+				resizes++;
+			break;
+		case 1:
+			sched_yield();
+			break;
+		}
+	}
+	for (i = 0; i < NPROD; i++)
+		pthread_join(th[i], NULL);
+	ASSERT_EQ(NULL, eq_lfq_peek(&self->q));
+	for (i = 0; i < NPROD; i++)
+		ASSERT_EQ(per, next[i]);
+	TH_LOG("%llu messages, %llu forced resizes, %llu grows, %llu shrinks, "
+	       "%llu empty peeks", (unsigned long long)got,
+	       (unsigned long long)resizes,
+	       (unsigned long long)stats(&self->q).grows,
+	       (unsigned long long)stats(&self->q).shrinks,
+	       (unsigned long long)spins);
+	EXPECT_EQ(per * NPROD, stats(&self->q).enqueued);
+	EXPECT_EQ(0, stats(&self->q).len);
+}
+
+TEST_HARNESS_MAIN
