@@ -75,7 +75,7 @@ if [ $mode = replay ]; then
 	log=$out/ring_replay.log
 	if ! "$cc" "${cflags[@]}" -DRING_FUZZ_REPLAY \
 			-fsanitize=address,undefined -fno-sanitize-recover=all \
-			-o "$out/ring_replay" "${srcs[@]}" -lpthread > "$log" 2>&1; then
+			-o "$out/ring_replay" "${srcs[@]}" -lpthread -lurcu-memb > "$log" 2>&1; then
 		tap fail "fuzz: ring_replay builds with $cc" "$log"
 		exit 1
 	fi
@@ -102,7 +102,7 @@ clang=${CLANG:-$(command -v clang-14 || command -v clang || echo clang-14)}
 log=$out/ring_fuzz.log
 if ! "$clang" "${cflags[@]}" -fsanitize=fuzzer,address,undefined \
 		-fno-sanitize-recover=all -o "$out/ring_fuzz" "${srcs[@]}" \
-		-lpthread > "$log" 2>&1; then
+		-lpthread -lurcu-memb > "$log" 2>&1; then
 	tap fail "fuzz: ring_fuzz builds with $clang" "$log"
 	exit 1
 fi
