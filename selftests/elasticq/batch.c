@@ -1777,7 +1777,7 @@ TEST_F_TIMEOUT(eq, pop_batch_consumer_killed_mid_copy_late, 60)
 /* ------------------------------------------------------------------ */
 
 #define TP_PRODUCERS	4
-#define TP_MSGS		50000
+#define TP_MSGS		((int)eq_scale(50000))
 #define TP_BATCH	64
 
 struct tp_hdr {

@@ -34,6 +34,7 @@
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/uio.h>
+#include <sys/utsname.h>
 #include <sys/wait.h>
 
 #include <linux/elasticq.h>
@@ -464,6 +465,21 @@ static inline int eq_attach(int fd, const char *name, unsigned int flags,
 		a.config = (uintptr_t)cfg;
 	}
 	return ioctl(fd, ELASTICQ_IOC_ATTACH, &a) ? -errno : 0;
+}
+
+/*
+ * How much of a long test to run: the debug kernels (KASAN, KCSAN) under
+ * software emulation are 10 to 50 times slower than Debian's, so the
+ * stress tests move a tenth of their messages there.
+ */
+static inline long eq_scale(long n)
+{
+	struct utsname u;
+
+	if (!uname(&u) && (strstr(u.release, "-elasticq-kasan") ||
+			   strstr(u.release, "-elasticq-kcsan")))
+		return n / 10 ? n / 10 : 1;
+	return n;
 }
 
 /* Open a new file bound to @name (created with @flags/@mode/@cfg). */

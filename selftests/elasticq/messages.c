@@ -48,7 +48,7 @@ TEST_F(eq, shell_echo_cat)
 	ASSERT_EQ(1, st.len);
 	ASSERT_EQ(6, st.bytes);
 
-	p = popen("timeout 2 cat " EQ_DEV, "r");
+	p = popen("timeout 5 cat " EQ_DEV, "r");
 	ASSERT_NE(NULL, p);
 	while (n < sizeof(got) - 1) {
 		size_t r = fread(got + n, 1, sizeof(got) - 1 - n, p);

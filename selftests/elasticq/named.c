@@ -2336,7 +2336,7 @@ TEST_F(named, proc_destroyed_not_listed)
 
 #define LOAD_QUEUES	2
 #define LOAD_PRODUCERS	2
-#define LOAD_MSGS	20000
+#define LOAD_MSGS	((int)eq_scale(20000))
 
 static uint32_t load_tag(int q, int p)
 {

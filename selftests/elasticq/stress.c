@@ -76,7 +76,7 @@ static void stress_config(struct __test_metadata *_metadata, int fd)
 }
 
 #define NPROD	4
-#define NMSG	100000
+#define NMSG	((int)eq_scale(100000))
 
 TEST_F_TIMEOUT(eq, four_producers_one_consumer, 1200)
 {
@@ -238,10 +238,11 @@ TEST_F_TIMEOUT(eq, short_lived_producers, 600)
 /* Several consumers on the lock-based queue: each message exactly once. */
 #define MP_PROD	2
 #define MP_CONS	2
-#define MP_MSG	40000
+#define MP_MSG_MAX	40000
+#define MP_MSG		((int)eq_scale(MP_MSG_MAX))
 
 struct mpmc_shared {
-	uint8_t seen[MP_PROD][MP_MSG];
+	uint8_t seen[MP_PROD][MP_MSG_MAX];
 	uint32_t got[MP_CONS];
 	uint32_t disorder[MP_CONS];
 	uint32_t invalid[MP_CONS];
