@@ -6,8 +6,8 @@
  * ENOMEM, is not OOM-killed, and every message it had pushed is still
  * there.  Draining uncharges the cgroup.
  *
- * Needs cgroup v2 with the memory controller (mounted here if nobody did);
- * SKIPs without it.
+ * Needs cgroup v2 with the memory controller (mounted here if nobody did)
+ * and a slab allocator that charges cgroups (not SLOB); SKIPs without.
  */
 #include <sys/mount.h>
 #include <sys/vfs.h>
@@ -81,6 +81,9 @@ static const char *cgroup_setup(void)
 	struct statfs sfs;
 	char limit[32];
 
+	/* SLOB (tinyconfig's allocator) charges no kernel memory to cgroups. */
+	if (access("/sys/kernel/slab", F_OK) && access("/proc/slabinfo", F_OK))
+		return "kernel memory is not charged to cgroups here (SLOB)";
 	if (statfs(CG_ROOT, &sfs) || sfs.f_type != CGROUP2_SUPER_MAGIC) {
 		if (mount("cgroup2", CG_ROOT, "cgroup2", 0, NULL))
 			return "cannot mount cgroup2 on " CG_ROOT;
