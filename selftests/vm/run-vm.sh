@@ -237,6 +237,9 @@ CMDLINE="console=ttyS0 loglevel=5 panic=-1"
 # Debug kernels: unmerged slab caches, so that failslab can target the
 # module's kmalloc caches alone (faultinject.c) and reports name them.
 [[ -z $KTREE ]] || CMDLINE+=" slub_nomerge"
+# KCSAN: sample every 20th access, not every 4000th: under emulation the
+# default let a race between four producers through unreported.
+[[ $KVER != *-kcsan ]] || CMDLINE+=" kcsan.skip_watch=20"
 
 # Normal kernels hang early under KVM on some hosts, so only trust KVM after
 # a short boot to the init marker. Cached per host kernel and guest kernel.
