@@ -195,6 +195,13 @@ static int eq_ioctl_consume(struct file *file, unsigned long arg)
 
 #define EQ_BATCH_FLAGS	(ELASTICQ_BATCH_NONBLOCK | ELASTICQ_BATCH_TIMEOUT)
 
+/* The flags and timeout rules both batch structs share. */
+static bool eq_batch_flags_ok(u32 flags, u64 timeout_ns)
+{
+	return !(flags & ~EQ_BATCH_FLAGS) &&
+	       (!timeout_ns || (flags & ELASTICQ_BATCH_TIMEOUT));
+}
+
 static bool eq_batch_nonblock(struct file *file, u32 flags)
 {
 	return (file->f_flags & O_NONBLOCK) || (flags & ELASTICQ_BATCH_NONBLOCK);
@@ -212,8 +219,8 @@ static long eq_ioctl_push_batch(struct file *file, unsigned int cmd,
 			       cmd, arg);
 	if (ret)
 		return ret;
-	if (b.flags & ~EQ_BATCH_FLAGS || b.count > ELASTICQ_BATCH_MAX ||
-	    (b.timeout_ns && !(b.flags & ELASTICQ_BATCH_TIMEOUT)) ||
+	if (!eq_batch_flags_ok(b.flags, b.timeout_ns) ||
+	    b.count > ELASTICQ_BATCH_MAX ||
 	    !eq_all_zero(b.reserved, sizeof(b.reserved)))
 		return -EINVAL;
 	if (!(file->f_mode & FMODE_WRITE))
@@ -242,9 +249,8 @@ static long eq_ioctl_pop_batch(struct file *file, unsigned int cmd,
 			       cmd, arg);
 	if (ret)
 		return ret;
-	if (b.flags & ~EQ_BATCH_FLAGS || !b.max_msgs ||
+	if (!eq_batch_flags_ok(b.flags, b.timeout_ns) || !b.max_msgs ||
 	    b.max_msgs > ELASTICQ_BATCH_MAX || b.reserved0 ||
-	    (b.timeout_ns && !(b.flags & ELASTICQ_BATCH_TIMEOUT)) ||
 	    !eq_all_zero(b.reserved, sizeof(b.reserved)))
 		return -EINVAL;
 	if (!(file->f_mode & FMODE_READ))
