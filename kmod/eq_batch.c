@@ -6,8 +6,8 @@
  *
  * A push batch reads its whole vector first (a bad vector is EFAULT with
  * nothing done), then pushes message by message and stops at the first
- * failure.  A pop batch takes all the messages it will return under the
- * lock at once, copies them out as frames without it, then commits those
+ * failure.  A pop batch takes all the messages it will return at once
+ * (eq_queue_take()), copies them out as frames, then commits those
  * delivered and puts back the rest, so a fault part-way loses nothing.  If
  * the copy failed because the task was killed, nothing is committed: the
  * frames already copied would die with the task.
@@ -27,7 +27,7 @@ static int eq_push_one(struct eq_queue *q, const struct elasticq_msg_vec *v,
 	struct eq_msg *msg;
 	int ret;
 
-	if (v->len > eq_ring_max_msg(&q->ring))
+	if (v->len > eq_queue_max_msg(q))
 		return -EMSGSIZE;
 	msg = eq_msg_alloc(v->len);
 	if (!msg)
@@ -86,7 +86,7 @@ long eq_batch_push(struct eq_queue *q, struct elasticq_push_batch *b,
 	}
 	left = eq_timeout_jiffies(b->flags & ELASTICQ_BATCH_TIMEOUT ?
 				  b->timeout_ns :
-				  READ_ONCE(q->ring.cfg.push_timeout_ns));
+				  READ_ONCE(eq_queue_cfg(q)->push_timeout_ns));
 	for (; done < b->count; done++) {
 		ret = eq_push_one(q, &vec[done], nonblock, &left);
 		if (ret)
@@ -139,7 +139,7 @@ long eq_batch_pop(struct eq_queue *q, struct elasticq_pop_batch *b,
 		return -ENOMEM;
 	left = eq_timeout_jiffies(b->flags & ELASTICQ_BATCH_TIMEOUT ?
 				  b->timeout_ns :
-				  READ_ONCE(q->ring.cfg.pop_timeout_ns));
+				  READ_ONCE(eq_queue_cfg(q)->pop_timeout_ns));
 	n = eq_queue_take(q, msgs, b->max_msgs, b->buf_len, true, nonblock,
 			  nowait, &left);
 	if (n < 0)

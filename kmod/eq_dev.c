@@ -55,7 +55,11 @@ static int eq_dev_release(struct inode *inode, struct file *file)
  * @ef:   the file
  * @role: EQ_ROLE_PRODUCER or EQ_ROLE_CONSUMER
  *
- * Return: the queue the file is bound to, final from now on.
+ * A lock-free queue has one consumer at a time: the file that holds the
+ * role keeps it until it is closed.
+ *
+ * Return: the queue the file is bound to, final from now on, or
+ * ERR_PTR(-EBUSY) if another file is the lock-free queue's consumer.
  */
 struct eq_queue *eq_file_claim(struct eq_file *ef, int role)
 {
@@ -68,9 +72,19 @@ struct eq_queue *eq_file_claim(struct eq_file *ef, int role)
 	}
 	mutex_lock(&ef->lock);
 	q = ef->queue;
-	if (!test_and_set_bit(role, &ef->roles))
+	if (test_bit(role, &ef->roles))
+		goto out;
+	if (role == EQ_ROLE_CONSUMER && eq_queue_lockfree(q)) {
+		if (atomic_cmpxchg(&q->consumers, 0, 1)) {
+			q = ERR_PTR(-EBUSY);
+			goto out;
+		}
+	} else {
 		atomic_inc(role == EQ_ROLE_PRODUCER ? &q->producers :
 			   &q->consumers);
+	}
+	set_bit(role, &ef->roles);
+out:
 	mutex_unlock(&ef->lock);
 	return q;
 }
@@ -125,6 +139,8 @@ static ssize_t eq_dev_write_iter(struct kiocb *iocb, struct iov_iter *from)
 	struct eq_queue *q = eq_file_claim(iocb->ki_filp->private_data,
 					   EQ_ROLE_PRODUCER);
 
+	if (IS_ERR(q))
+		return PTR_ERR(q);
 	return eq_queue_push_iter(q, from, eq_dev_nonblock(iocb),
 				  iocb->ki_flags & IOCB_NOWAIT);
 }
@@ -135,6 +151,8 @@ static ssize_t eq_dev_read_iter(struct kiocb *iocb, struct iov_iter *to)
 	struct eq_queue *q = eq_file_claim(iocb->ki_filp->private_data,
 					   EQ_ROLE_CONSUMER);
 
+	if (IS_ERR(q))
+		return PTR_ERR(q);
 	return eq_queue_pop_iter(q, to, eq_dev_nonblock(iocb),
 				 iocb->ki_flags & IOCB_NOWAIT);
 }

@@ -189,8 +189,8 @@ static int eq_ioctl_consume(struct file *file, unsigned long arg)
 		return -EINVAL;
 	if (!(file->f_mode & FMODE_READ))
 		return -EBADF;
-	eq_file_claim(file->private_data, EQ_ROLE_CONSUMER);
-	return 0;
+	return PTR_ERR_OR_ZERO(eq_file_claim(file->private_data,
+					     EQ_ROLE_CONSUMER));
 }
 
 #define EQ_BATCH_FLAGS	(ELASTICQ_BATCH_NONBLOCK | ELASTICQ_BATCH_TIMEOUT)
@@ -231,6 +231,8 @@ static long eq_ioctl_push_batch(struct file *file, unsigned int cmd,
 	if (!b.count)
 		return 0;
 	q = eq_file_claim(file->private_data, EQ_ROLE_PRODUCER);
+	if (IS_ERR(q))
+		return PTR_ERR(q);
 	ret = eq_batch_push(q, &b, eq_batch_nonblock(file, b.flags));
 	if (put_user(b.error, &ub->error) && ret < 0)
 		return -EFAULT;
@@ -259,6 +261,8 @@ static long eq_ioctl_pop_batch(struct file *file, unsigned int cmd,
 	if (put_user(0, &ub->bytes))
 		return -EFAULT;
 	q = eq_file_claim(file->private_data, EQ_ROLE_CONSUMER);
+	if (IS_ERR(q))
+		return PTR_ERR(q);
 	ret = eq_batch_pop(q, &b, eq_batch_nonblock(file, b.flags), false);
 	if (ret > 0 && put_user(b.bytes, &ub->bytes))
 		return ret;	/* the frames are there; the count is right */

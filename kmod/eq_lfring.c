@@ -25,9 +25,12 @@
  * producers' ring and finds the new one (it was published before the
  * close).  The consumer keeps draining the old ring up to its closed tail,
  * waiting, like for any unpublished position, for producers that reserved
- * before the close to publish, then moves to the new ring.  So nothing is
+ * before the close to publish, then follows the old ring's ->next to the
+ * new one.  A resize may come before the old ring is drained (a burst can
+ * outgrow several rings while the consumer is away): the rings then form a
+ * chain, oldest first, that the consumer drains in order.  So nothing is
  * lost or duplicated, and per-producer order holds: a producer that once
- * saw the new ring never sees the old one again, and the old ring is
+ * saw a newer ring never sees an older one again, and older rings are
  * drained first.  Producers use a ring only inside rcu_read_lock(), so the
  * consumer frees a drained ring after a grace period (kvfree_rcu()).
  *
@@ -78,6 +81,7 @@ static struct eq_lf_ring *eq_lf_ring_alloc(struct eq_lfq *q, u32 capacity,
 		return ERR_PTR(-ENOMEM);
 	}
 	r->capacity = capacity;
+	r->next = NULL;
 	atomic64_set(&r->tail, first);
 	for (i = 0; i < capacity; i++) {
 		/* Slot i is free for the first position that maps to it. */
@@ -86,12 +90,14 @@ static struct eq_lf_ring *eq_lf_ring_alloc(struct eq_lfq *q, u32 capacity,
 		atomic64_set(&r->slots[i].seq, EQ_LF_FREE(pos));
 		r->slots[i].msg = NULL;
 	}
+	WRITE_ONCE(q->ring_mem, q->ring_mem + eq_lf_ring_mem(capacity));
 	return r;
 }
 
 /* The ring's memory goes back to the budget now, to the kernel later. */
 static void eq_lf_ring_retire(struct eq_lfq *q, struct eq_lf_ring *r)
 {
+	WRITE_ONCE(q->ring_mem, q->ring_mem - eq_lf_ring_mem(r->capacity));
 	eq_budget_uncharge(q->budget, eq_lf_ring_mem(r->capacity));
 	kvfree_rcu(r, rcu);
 }
@@ -125,8 +131,8 @@ int eq_lfq_init(struct eq_lfq *q, const struct elasticq_config *cfg,
 	if (IS_ERR(r))
 		return PTR_ERR(r);
 	RCU_INIT_POINTER(q->prod, r);
-	q->cons = r;
-	q->head = first_pos;
+	WRITE_ONCE(q->cons, r);
+	WRITE_ONCE(q->head, first_pos);
 	return 0;
 }
 
@@ -147,21 +153,25 @@ static void eq_lf_ring_destroy(struct eq_lfq *q, struct eq_lf_ring *r,
  */
 void eq_lfq_destroy(struct eq_lfq *q)
 {
-	struct eq_lf_ring *prod = eq_lfq_prod(q);
+	struct eq_lf_ring *r = q->cons, *next;
+	u64 from = q->head;
 
-	if (q->cons != prod)
-		eq_lf_ring_destroy(q, q->cons, q->head);
-	eq_lf_ring_destroy(q, prod, q->cons == prod ? q->head : 0);
+	for (; r; r = next, from = 0) {
+		next = r->next;
+		eq_lf_ring_destroy(q, r, from);
+	}
 	eq_budget_uncharge(q->budget, atomic64_read(&q->msg_mem));
 	RCU_INIT_POINTER(q->prod, NULL);
-	q->cons = NULL;
+	WRITE_ONCE(q->cons, NULL);
 }
 
 /*
- * Reserve a position in the producers' ring and publish @msg there.
- * Return: 0, or -EAGAIN if the ring is full.
+ * Reserve a position in the producers' ring and publish @msg there; @len
+ * is the queue's length with @msg counted.
+ * Return: 0, or -EAGAIN if the queue is at the ring's capacity or the
+ * ring is full.
  */
-static int eq_lfq_publish(struct eq_lfq *q, struct eq_msg *msg)
+static int eq_lfq_publish(struct eq_lfq *q, struct eq_msg *msg, s64 len)
 {
 	struct eq_lf_ring *r;
 	struct eq_lf_slot *slot;
@@ -169,6 +179,15 @@ static int eq_lfq_publish(struct eq_lfq *q, struct eq_msg *msg)
 
 	rcu_read_lock();
 	r = rcu_dereference(q->prod);
+	/*
+	 * The capacity is the producers' ring's, and every ring's messages
+	 * count against it: so the queue grows and shrinks at the lengths
+	 * SPEC section 7 says, as the lock-based variant does.
+	 */
+	if (len > r->capacity) {
+		rcu_read_unlock();
+		return -EAGAIN;
+	}
 	t = atomic64_read(&r->tail);
 	for (;;) {
 		if ((u64)t & EQ_LF_CLOSED) {
@@ -249,7 +268,7 @@ int eq_lfq_push(struct eq_lfq *q, struct eq_msg *msg)
 		eq_lfq_unreserve(q, msg, mem);
 		return -EAGAIN;
 	}
-	if (eq_lfq_publish(q, msg)) {
+	if (eq_lfq_publish(q, msg, len)) {
 		eq_lfq_unreserve(q, msg, mem);
 		atomic_set(&q->grow_wanted, 1);
 		return -EAGAIN;
@@ -274,88 +293,143 @@ static u32 eq_lfq_grow_target(struct eq_lfq *q, u32 capacity)
  * @q:        the queue (consumer)
  * @capacity: the new capacity
  *
- * The current ring is drained by later eq_lfq_peek()s before the new one.
+ * The current ring (and any older ones still holding messages) are drained
+ * by later eq_lfq_peek()s before the new one.
  *
- * Return: 0; -EBUSY while a previous resize is still draining; -ENOMEM or
- * -ENOBUFS with nothing changed.
+ * Return: 0; -ENOMEM or -ENOBUFS with nothing changed.
  */
 int eq_lfq_resize(struct eq_lfq *q, u32 capacity)
 {
 	struct eq_lf_ring *old = eq_lfq_prod(q), *r;
 
-	if (q->cons != old)
-		return -EBUSY;
 	r = eq_lf_ring_alloc(q, capacity, 0);
 	if (IS_ERR(r))
 		return PTR_ERR(r);
+	/* The consumer's way from the old ring to this one. */
+	old->next = r;
 	rcu_assign_pointer(q->prod, r);
 	/* After the publication: a producer that sees the flag finds @r. */
 	atomic64_fetch_or(EQ_LF_CLOSED, &old->tail);
 	return 0;
 }
 
-/*
- * SPEC section 7's shrink, one step; the consumer drains the old ring
- * before the next step (eq_lfq_peek() tries again when it moves on).
- */
+/* SPEC section 7's shrink, after a pop that left @len queued. */
 static void eq_lfq_maybe_shrink(struct eq_lfq *q, u64 len)
 {
 	u32 capacity = eq_lfq_prod(q)->capacity;
 	u64 target;
 
-	if (q->cons != eq_lfq_prod(q) || capacity <= q->cfg.min_capacity ||
+	if (capacity <= q->cfg.min_capacity ||
 	    len * 100 > (u64)capacity * q->cfg.shrink_pct)
 		return;
 	target = div_u64((u64)capacity * 100, q->cfg.growth_pct);
 	target = max3(target, len, (u64)q->cfg.min_capacity);
 	/* A failure only postpones the shrink to a later pop. */
 	if (!eq_lfq_resize(q, target))
-		q->shrinks++;
+		WRITE_ONCE(q->shrinks, q->shrinks + 1);
 }
 
-/* Grow if a producer found the ring full. */
-static void eq_lfq_maybe_grow(struct eq_lfq *q)
+/**
+ * eq_lfq_grow_if_wanted() - grow the ring if a producer found it full
+ * (consumer)
+ * @q: the queue
+ *
+ * Also while the consumer still drains older rings: they form a chain
+ * that it follows in order.  The request is used up either way; the next
+ * producer to find the ring full asks again.
+ *
+ * Return: 1 if the producers now have a bigger ring; 0 if none was asked
+ * for or the ring is at max_capacity; -ENOMEM or -ENOBUFS if allocating it
+ * failed.
+ */
+int eq_lfq_grow_if_wanted(struct eq_lfq *q)
 {
 	u32 capacity = eq_lfq_prod(q)->capacity;
+	int ret;
 
-	/* Not during a resize: asked again once the old ring is drained. */
-	if (!atomic_read(&q->grow_wanted) || q->cons != eq_lfq_prod(q))
-		return;
+	if (!atomic_read(&q->grow_wanted))
+		return 0;
 	atomic_set(&q->grow_wanted, 0);
-	if (capacity < q->cfg.max_capacity &&
-	    !eq_lfq_resize(q, eq_lfq_grow_target(q, capacity)))
-		q->grows++;
+	if (capacity >= q->cfg.max_capacity)
+		return 0;
+	ret = eq_lfq_resize(q, eq_lfq_grow_target(q, capacity));
+	if (ret)
+		return ret;
+	WRITE_ONCE(q->grows, q->grows + 1);
+	return 1;
+}
+
+/*
+ * Leave the consumer's ring while it is drained and closed: on to its
+ * successor, and retire it.  (Every ring but the producers' is closed: the
+ * consumer closes it in the same call that publishes the next one.)
+ */
+static void eq_lfq_move_on(struct eq_lfq *q)
+{
+	struct eq_lf_ring *r;
+
+	for (r = q->cons; r != eq_lfq_prod(q) &&
+	     q->head == (atomic64_read(&r->tail) & ~EQ_LF_CLOSED); r = q->cons) {
+		WRITE_ONCE(q->cons, r->next);
+		WRITE_ONCE(q->head, 0);
+		eq_lf_ring_retire(q, r);
+	}
 }
 
 /**
  * eq_lfq_peek() - the oldest message, left in place (consumer)
  * @q: the queue
  *
- * Also where the consumer moves on from a drained ring, grows the ring a
- * producer found full, and renews a ring whose positions grew large.
+ * Also where the consumer moves on from drained rings and grows the ring
+ * a producer found full.
  *
  * Return: the message, or NULL if none is published yet.
  */
 struct eq_msg *eq_lfq_peek(struct eq_lfq *q)
 {
-	struct eq_lf_ring *r;
 	struct eq_lf_slot *slot;
 
-	eq_lfq_maybe_grow(q);
+	eq_lfq_grow_if_wanted(q);
+	eq_lfq_move_on(q);
+	slot = &q->cons->slots[q->head % q->cons->capacity];
+	if ((u64)atomic64_read_acquire(&slot->seq) == EQ_LF_READY(q->head))
+		return slot->msg;
+	return NULL;
+}
+
+/**
+ * eq_lfq_peek_next() - walk the queued messages without consuming them
+ * (consumer)
+ * @q: the queue
+ * @c: a cursor; eq_lfq_peek() returned non-NULL just before the first
+ *     call, and nothing was committed since
+ *
+ * Starting from the oldest message, each call returns the next one and
+ * advances @c; eq_lfq_commit() then consumes them in the same order.  Lets
+ * the consumer take a batch and commit only the part it delivered.
+ *
+ * Return: the message, or NULL if no further one is published yet.
+ */
+struct eq_msg *eq_lfq_peek_next(struct eq_lfq *q, struct eq_lfq_cursor *c)
+{
+	struct eq_lf_slot *slot;
+
+	if (!c->ring) {
+		c->ring = q->cons;
+		c->pos = q->head;
+	}
 	for (;;) {
-		r = q->cons;
-		slot = &r->slots[q->head % r->capacity];
-		if ((u64)atomic64_read_acquire(&slot->seq) == EQ_LF_READY(q->head))
+		slot = &c->ring->slots[c->pos % c->ring->capacity];
+		if ((u64)atomic64_read_acquire(&slot->seq) == EQ_LF_READY(c->pos)) {
+			c->pos++;
 			return slot->msg;
-		if (r == eq_lfq_prod(q) ||
-		    q->head != (atomic64_read(&r->tail) & ~EQ_LF_CLOSED))
+		}
+		if (c->ring == eq_lfq_prod(q) ||
+		    c->pos != (atomic64_read(&c->ring->tail) & ~EQ_LF_CLOSED))
 			return NULL;
-		/* Drained and closed: on to the producers' ring. */
-		q->cons = eq_lfq_prod(q);
-		q->head = 0;
-		eq_lf_ring_retire(q, r);
-		eq_lfq_maybe_grow(q);
-		eq_lfq_maybe_shrink(q, atomic64_read(&q->len));
+		/* The old ring ends here; its successor starts at 0. */
+		c->ring = c->ring->next;
+		c->pos = 0;
 	}
 }
 
@@ -373,17 +447,17 @@ void eq_lfq_commit(struct eq_lfq *q)
 	u64 mem = eq_msg_mem(msg), len;
 
 	atomic64_set_release(&slot->seq, EQ_LF_FREE(q->head + r->capacity));
-	q->head++;
+	WRITE_ONCE(q->head, q->head + 1);
 	atomic64_sub(msg->len, &q->bytes);
 	atomic64_sub(mem, &q->msg_mem);
 	eq_budget_uncharge(q->budget, mem);
 	len = atomic64_dec_return(&q->len);
-	q->dequeued++;
+	WRITE_ONCE(q->dequeued, q->dequeued + 1);
 
+	/* A drained old ring goes now, so its memory is not held idle. */
+	eq_lfq_move_on(q);
 	prod = eq_lfq_prod(q);
-	if (r != prod)
-		return;
-	if (q->head >= EQ_LF_POS_RENEW) {
+	if (r == prod && q->head >= EQ_LF_POS_RENEW) {
 		/* Start again at position 0 long before bit 63. */
 		eq_lfq_resize(q, prod->capacity);
 		return;
@@ -403,27 +477,146 @@ u32 eq_lfq_capacity(struct eq_lfq *q)
 }
 
 /**
- * eq_lfq_get_stats() - a snapshot of the queue (consumer)
+ * eq_lfq_get_stats() - a snapshot of the queue; anyone, any time
  * @q:  the queue
  * @st: zeroed by the caller; producers and consumers are the caller's
+ *
+ * Lockless: the counters are read one by one, so a snapshot taken while
+ * messages move may be off by the messages in flight.
  */
 void eq_lfq_get_stats(struct eq_lfq *q, struct elasticq_stats *st)
 {
-	struct eq_lf_ring *prod = eq_lfq_prod(q);
 	s64 len = atomic64_read(&q->len);
 
 	st->size = sizeof(*st);
 	st->len = max_t(s64, len, 0);
-	st->capacity = prod->capacity;
 	st->bytes = atomic64_read(&q->bytes);
-	st->mem_bytes = atomic64_read(&q->msg_mem) +
-			eq_lf_ring_mem(prod->capacity);
-	if (q->cons != prod)
-		st->mem_bytes += eq_lf_ring_mem(q->cons->capacity);
+	st->mem_bytes = atomic64_read(&q->msg_mem) + READ_ONCE(q->ring_mem);
+	rcu_read_lock();
+	st->capacity = rcu_dereference(q->prod)->capacity;
+	rcu_read_unlock();
 	st->high_water = atomic64_read(&q->high_water);
 	st->enqueued = atomic64_read(&q->enqueued);
-	st->dequeued = q->dequeued;
+	st->dequeued = READ_ONCE(q->dequeued);
 	st->rejected = atomic64_read(&q->rejected);
-	st->grows = q->grows;
-	st->shrinks = q->shrinks;
+	st->grows = READ_ONCE(q->grows);
+	st->shrinks = READ_ONCE(q->shrinks);
+}
+
+/**
+ * eq_lfq_has_message() - lockless hint: would the consumer find a message?
+ * @q: the queue
+ *
+ * For wait conditions and poll; anyone, any time.  Also true when the
+ * consumer has a drained old ring to move on from, so that a woken
+ * consumer does that work.
+ *
+ * Return: true if eq_lfq_peek() would probably return a message.
+ */
+bool eq_lfq_has_message(struct eq_lfq *q)
+{
+	struct eq_lf_ring *cons;
+	struct eq_lf_slot *slot;
+	bool ret;
+	u64 head;
+
+	rcu_read_lock();
+	cons = READ_ONCE(q->cons);
+	head = READ_ONCE(q->head);
+	slot = &cons->slots[head % cons->capacity];
+	ret = (u64)atomic64_read_acquire(&slot->seq) == EQ_LF_READY(head) ||
+	      (cons != rcu_dereference(q->prod) && atomic64_read(&q->len));
+	rcu_read_unlock();
+	return ret;
+}
+
+/**
+ * eq_lfq_has_room() - lockless hint: would a push of @len bytes succeed?
+ * @q:   the queue
+ * @len: payload length
+ *
+ * For wait conditions and poll; anyone, any time.  False when the ring is
+ * full, even below max_capacity: growing it is the consumer's work.
+ *
+ * Return: true if eq_lfq_push() would probably not return -EAGAIN.
+ */
+bool eq_lfq_has_room(struct eq_lfq *q, size_t len)
+{
+	struct eq_lf_ring *r;
+	bool ret;
+	u64 t;
+
+	u64 queued = atomic64_read(&q->len);
+
+	if (queued >= READ_ONCE(q->cfg.max_capacity) ||
+	    (u64)atomic64_read(&q->bytes) + len > READ_ONCE(q->cfg.max_bytes))
+		return false;
+	rcu_read_lock();
+	r = rcu_dereference(q->prod);
+	t = atomic64_read(&r->tail);
+	/* A closed ring has a successor (being published). */
+	ret = queued < r->capacity &&
+	      ((t & EQ_LF_CLOSED) ||
+	       (s64)(atomic64_read(&r->slots[t % r->capacity].seq) -
+		     EQ_LF_FREE(t)) >= 0);
+	rcu_read_unlock();
+	return ret;
+}
+
+/**
+ * eq_lfq_can_grow() - lockless hint: is the producers' ring below
+ * max_capacity?
+ * @q: the queue
+ *
+ * Return: true if eq_lfq_grow_if_wanted() could grow it.
+ */
+bool eq_lfq_can_grow(struct eq_lfq *q)
+{
+	bool ret;
+
+	rcu_read_lock();
+	ret = rcu_dereference(q->prod)->capacity <
+	      READ_ONCE(q->cfg.max_capacity);
+	rcu_read_unlock();
+	return ret;
+}
+
+/**
+ * eq_lfq_set_config() - apply a new configuration (consumer)
+ * @q:   the queue
+ * @cfg: a configuration that passed eq_config_validate(), same variant
+ *
+ * The capacity is brought within the new bounds at once.
+ *
+ * Return: 0; -EBUSY if more is queued than the new max_capacity or
+ * max_bytes allow; -ENOMEM or -ENOBUFS if the capacity had to change and
+ * could not.  On error nothing changed.
+ */
+int eq_lfq_set_config(struct eq_lfq *q, const struct elasticq_config *cfg)
+{
+	u32 capacity, target;
+	int ret;
+
+	if ((u64)atomic64_read(&q->len) > cfg->max_capacity ||
+	    (u64)atomic64_read(&q->bytes) > cfg->max_bytes)
+		return -EBUSY;
+	capacity = eq_lfq_prod(q)->capacity;
+	target = clamp(capacity, cfg->min_capacity, cfg->max_capacity);
+	if (target != capacity) {
+		ret = eq_lfq_resize(q, target);
+		if (ret)
+			return ret;
+	}
+	/* Producers read these fields with READ_ONCE. */
+	WRITE_ONCE(q->cfg.initial_capacity, cfg->initial_capacity);
+	WRITE_ONCE(q->cfg.min_capacity, cfg->min_capacity);
+	WRITE_ONCE(q->cfg.max_capacity, cfg->max_capacity);
+	WRITE_ONCE(q->cfg.growth_pct, cfg->growth_pct);
+	WRITE_ONCE(q->cfg.shrink_pct, cfg->shrink_pct);
+	WRITE_ONCE(q->cfg.max_msg_size, cfg->max_msg_size);
+	WRITE_ONCE(q->cfg.max_bytes, cfg->max_bytes);
+	WRITE_ONCE(q->cfg.push_timeout_ns, cfg->push_timeout_ns);
+	WRITE_ONCE(q->cfg.pop_timeout_ns, cfg->pop_timeout_ns);
+	WRITE_ONCE(q->cfg.full_policy, cfg->full_policy);
+	return 0;
 }

@@ -41,6 +41,9 @@ struct eq_lf_slot {
 /**
  * struct eq_lf_ring - a fixed-size ring of slots
  * @capacity:	slots; fixed
+ * @next:	the ring that replaced this one, set by the consumer before
+ *		it closes this one; the consumer's way on once this one is
+ *		drained (consumer only)
  * @tail:	the next position to reserve (producers CAS it), and
  *		EQ_LF_CLOSED once the consumer retired the ring
  * @rcu:	frees the ring a grace period after its retirement
@@ -48,6 +51,7 @@ struct eq_lf_slot {
  */
 struct eq_lf_ring {
 	u32 capacity;
+	struct eq_lf_ring *next;
 	atomic64_t tail;
 	struct rcu_head rcu;
 	struct eq_lf_slot slots[];
@@ -63,12 +67,16 @@ struct eq_lf_ring {
  *
  * @prod:	the ring producers reserve in (RCU: producers read it under
  *		rcu_read_lock(); only the consumer writes it)
- * @cons:	the ring the consumer drains: @prod, or during a resize the
- *		previous ring until it is empty; consumer only
- * @head:	the consumer's next position in @cons; consumer only
+ * @cons:	the ring the consumer drains: @prod, or after resizes the
+ *		oldest ring that still holds messages, from which a chain of
+ *		->next leads to @prod; written by the consumer only
+ *		(WRITE_ONCE), read by the lockless hints under RCU
+ * @head:	the consumer's next position in @cons; like @cons
  * @cfg:	limits and policy; fields producers read are written with
  *		WRITE_ONCE by the consumer
  * @budget:	charged for rings and queued messages, or NULL
+ * @ring_mem:	memory of the rings from @cons to @prod; written by the
+ *		consumer only (WRITE_ONCE), read by stats
  * @len:	messages reserved or queued, not yet consumed (producers add
  *		before reserving and take back on failure)
  * @bytes:	their payload, the same way
@@ -77,9 +85,9 @@ struct eq_lf_ring {
  * @enqueued:	messages accepted, ever
  * @rejected:	pushes refused for lack of room (counted by the caller)
  * @high_water:	largest @len seen
- * @dequeued:	consumer only
- * @grows:	consumer only
- * @shrinks:	consumer only
+ * @dequeued:	written by the consumer only (WRITE_ONCE), read by stats
+ * @grows:	like @dequeued
+ * @shrinks:	like @dequeued
  */
 struct eq_lfq {
 	struct eq_lf_ring __rcu *prod;
@@ -87,6 +95,7 @@ struct eq_lfq {
 	u64 head;
 	struct elasticq_config cfg;
 	struct eq_mem_budget *budget;
+	u64 ring_mem;
 	atomic64_t len;
 	atomic64_t bytes;
 	atomic64_t msg_mem;
@@ -99,17 +108,35 @@ struct eq_lfq {
 	u64 shrinks;
 };
 
+/**
+ * struct eq_lfq_cursor - the consumer's place in a walk by eq_lfq_peek_next()
+ * @ring:	NULL before the first step
+ * @pos:	the next position in @ring
+ */
+struct eq_lfq_cursor {
+	struct eq_lf_ring *ring;
+	u64 pos;
+};
+
 int eq_lfq_init(struct eq_lfq *q, const struct elasticq_config *cfg,
 		struct eq_mem_budget *budget, u64 first_pos);
 void eq_lfq_destroy(struct eq_lfq *q);
 
 int eq_lfq_push(struct eq_lfq *q, struct eq_msg *msg);
 
+/* The consumer's side: one task at a time. */
 struct eq_msg *eq_lfq_peek(struct eq_lfq *q);
+struct eq_msg *eq_lfq_peek_next(struct eq_lfq *q, struct eq_lfq_cursor *c);
 void eq_lfq_commit(struct eq_lfq *q);
 int eq_lfq_resize(struct eq_lfq *q, u32 capacity);
-
+int eq_lfq_grow_if_wanted(struct eq_lfq *q);
+int eq_lfq_set_config(struct eq_lfq *q, const struct elasticq_config *cfg);
 u32 eq_lfq_capacity(struct eq_lfq *q);
+
+/* Anyone, any time. */
 void eq_lfq_get_stats(struct eq_lfq *q, struct elasticq_stats *st);
+bool eq_lfq_has_message(struct eq_lfq *q);
+bool eq_lfq_has_room(struct eq_lfq *q, size_t len);
+bool eq_lfq_can_grow(struct eq_lfq *q);
 
 #endif /* _EQ_LFRING_H */

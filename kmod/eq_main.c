@@ -46,6 +46,10 @@ static uint full_policy = ELASTICQ_FULL_BLOCK;
 module_param(full_policy, uint, 0444);
 MODULE_PARM_DESC(full_policy, "Default queue: 0 block, 1 reject, 2 drop oldest (0)");
 
+static uint variant = ELASTICQ_VARIANT_LOCKED;
+module_param(variant, uint, 0444);
+MODULE_PARM_DESC(variant, "Default queue: 0 lock-based, 1 lock-free MPSC (0)");
+
 static ushort dev_mode = 0666;
 module_param(dev_mode, ushort, 0444);
 MODULE_PARM_DESC(dev_mode, "Permission bits of /dev/elasticq (0666)");
@@ -63,7 +67,7 @@ static int __init elasticq_init(void)
 		.max_bytes		= max_bytes,
 		.push_timeout_ns	= ELASTICQ_TIMEOUT_NONE,
 		.pop_timeout_ns		= ELASTICQ_TIMEOUT_NONE,
-		.variant		= ELASTICQ_VARIANT_LOCKED,
+		.variant		= variant,
 		.full_policy		= full_policy,
 	};
 	int ret;

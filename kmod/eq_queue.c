@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0 OR MIT
 /*
- * Blocking push and pop around the ring.
+ * Blocking push and pop around the ring.  This file is the lock-based
+ * variant and, at each entry point, the switch to the lock-free one
+ * (eq_queue_lf.c).
  *
  * Payload copies from and to userspace happen outside ring.lock: a push
  * copies into a freshly allocated message first, a pop takes the head
@@ -36,11 +38,17 @@ struct eq_queue *eq_queue_create(const struct elasticq_config *cfg,
 	q = kzalloc(sizeof(*q), GFP_KERNEL_ACCOUNT | __GFP_NOWARN);
 	if (!q)
 		return ERR_PTR(-ENOMEM);
-	ret = eq_ring_init(&q->ring, cfg, budget);
+	q->variant = cfg->variant;
+	if (eq_queue_lockfree(q))
+		ret = eq_lfq_init(&q->lfq, cfg, budget, 0);
+	else
+		ret = eq_ring_init(&q->ring, cfg, budget);
 	if (ret) {
 		kfree(q);
 		return ERR_PTR(ret);
 	}
+	mutex_init(&q->consumer_lock);
+	mutex_init(&q->config_lock);
 	init_waitqueue_head(&q->readers);
 	init_waitqueue_head(&q->writers);
 	refcount_set(&q->refs, 1);
@@ -54,7 +62,12 @@ struct eq_queue *eq_queue_create(const struct elasticq_config *cfg,
  */
 void eq_queue_destroy(struct eq_queue *q)
 {
-	eq_ring_destroy(&q->ring);
+	if (eq_queue_lockfree(q))
+		eq_lfq_destroy(&q->lfq);
+	else
+		eq_ring_destroy(&q->ring);
+	mutex_destroy(&q->consumer_lock);
+	mutex_destroy(&q->config_lock);
 	kfree(q);
 }
 
@@ -97,12 +110,18 @@ long eq_timeout_jiffies(u64 ns)
 	return min_t(u64, j, MAX_SCHEDULE_TIMEOUT - 1);
 }
 
-/*
- * Turn what wait_event_interruptible_timeout() returned into 0 (ready, try
- * again with *@left jiffies still to wait), -ETIMEDOUT or -ERESTARTSYS.  A
- * wait of MAX_SCHEDULE_TIMEOUT never returns 0, so "forever" needs no case.
+/**
+ * eq_wait_result() - what a wait for room or a message came to
+ * @ret:  what wait_event_interruptible_timeout() returned
+ * @left: jiffies still to wait; updated
+ *
+ * A wait of MAX_SCHEDULE_TIMEOUT never returns 0, so "forever" needs no
+ * case.
+ *
+ * Return: 0 (ready, try again with *@left jiffies still to wait),
+ * -ETIMEDOUT or -ERESTARTSYS.
  */
-static int eq_wait_result(long ret, long *left)
+int eq_wait_result(long ret, long *left)
 {
 	if (ret < 0)
 		return ret;
@@ -141,6 +160,8 @@ int eq_queue_enqueue(struct eq_queue *q, struct eq_msg *msg, bool nonblock,
 	u64 dropped;
 	int ret;
 
+	if (eq_queue_lockfree(q))
+		return eq_lfqueue_enqueue(q, msg, nonblock, left);
 	for (;;) {
 		ret = eq_queue_lock(q, nowait);
 		if (ret)
@@ -195,7 +216,7 @@ ssize_t eq_queue_push_iter(struct eq_queue *q, struct iov_iter *from,
 	long left;
 	int ret;
 
-	if (len > eq_ring_max_msg(&q->ring))
+	if (len > eq_queue_max_msg(q))
 		return -EMSGSIZE;
 	msg = eq_msg_alloc(len);
 	if (!msg)
@@ -204,19 +225,13 @@ ssize_t eq_queue_push_iter(struct eq_queue *q, struct iov_iter *from,
 		eq_msg_free(msg);
 		return -EFAULT;
 	}
-	left = eq_timeout_jiffies(READ_ONCE(q->ring.cfg.push_timeout_ns));
+	left = eq_timeout_jiffies(READ_ONCE(eq_queue_cfg(q)->push_timeout_ns));
 	ret = eq_queue_enqueue(q, msg, nonblock, nowait, &left);
 	if (ret) {
 		eq_msg_free(msg);
 		return ret;
 	}
 	return len;
-}
-
-/* The room a message needs in the caller's buffer. */
-static u64 eq_msg_room(const struct eq_msg *msg, bool framed)
-{
-	return framed ? ELASTICQ_FRAME_SIZE(msg->len) : msg->len;
 }
 
 /**
@@ -231,7 +246,8 @@ static u64 eq_msg_room(const struct eq_msg *msg, bool framed)
  * @nowait:   fail with -EAGAIN instead of sleeping on the lock
  * @left:     jiffies the caller may still wait; updated
  *
- * Every message taken must be handed to eq_queue_finish().
+ * Every message taken must be handed to eq_queue_finish().  A lock-free
+ * queue's consumer lock is held from here to there.
  *
  * Return: how many were taken (>= 1); -EMSGSIZE if the oldest does not fit
  * in @room (it stays queued); -EAGAIN if empty and @nonblock; -ETIMEDOUT;
@@ -247,6 +263,9 @@ int eq_queue_take(struct eq_queue *q, struct eq_msg **msgs, u32 max,
 	u32 n;
 	int ret;
 
+	if (eq_queue_lockfree(q))
+		return eq_lfqueue_take(q, msgs, max, room, framed, nonblock,
+				       nowait, left);
 	for (;;) {
 		ret = eq_queue_lock(q, nowait);
 		if (ret)
@@ -290,6 +309,10 @@ void eq_queue_finish(struct eq_queue *q, struct eq_msg **msgs, u32 taken,
 	struct eq_ring *r = &q->ring;
 	u32 i;
 
+	if (eq_queue_lockfree(q)) {
+		eq_lfqueue_finish(q, msgs, taken, delivered);
+		return;
+	}
 	mutex_lock(&r->lock);
 	for (i = 0; i < delivered; i++)
 		eq_ring_commit(r, msgs[i]);
@@ -326,7 +349,7 @@ ssize_t eq_queue_pop_iter(struct eq_queue *q, struct iov_iter *to,
 	long left;
 	int ret;
 
-	left = eq_timeout_jiffies(READ_ONCE(q->ring.cfg.pop_timeout_ns));
+	left = eq_timeout_jiffies(READ_ONCE(eq_queue_cfg(q)->pop_timeout_ns));
 	ret = eq_queue_take(q, &msg, 1, iov_iter_count(to), false, nonblock,
 			    nowait, &left);
 	if (ret < 0)
@@ -356,6 +379,8 @@ __poll_t eq_queue_poll(struct eq_queue *q, struct file *file,
 
 	poll_wait(file, &q->readers, wait);
 	poll_wait(file, &q->writers, wait);
+	if (eq_queue_lockfree(q))
+		return eq_lfqueue_poll_events(q);
 	if (eq_ring_has_message(&q->ring))
 		events |= EPOLLIN | EPOLLRDNORM;
 	if (eq_ring_has_room(&q->ring, eq_ring_max_msg(&q->ring)))
@@ -374,9 +399,13 @@ int eq_queue_set_config(struct eq_queue *q, const struct elasticq_config *cfg)
 {
 	int ret;
 
-	mutex_lock(&q->ring.lock);
-	ret = eq_ring_set_config(&q->ring, cfg);
-	mutex_unlock(&q->ring.lock);
+	if (eq_queue_lockfree(q)) {
+		ret = eq_lfqueue_set_config(q, cfg);
+	} else {
+		mutex_lock(&q->ring.lock);
+		ret = eq_ring_set_config(&q->ring, cfg);
+		mutex_unlock(&q->ring.lock);
+	}
 	if (!ret) {
 		/* New limits may let sleepers through. */
 		wake_up_interruptible_poll(&q->writers, EPOLLOUT | EPOLLWRNORM);
@@ -392,6 +421,10 @@ int eq_queue_set_config(struct eq_queue *q, const struct elasticq_config *cfg)
  */
 void eq_queue_get_config(struct eq_queue *q, struct elasticq_config *cfg)
 {
+	if (eq_queue_lockfree(q)) {
+		eq_lfqueue_get_config(q, cfg);
+		return;
+	}
 	mutex_lock(&q->ring.lock);
 	eq_ring_get_config(&q->ring, cfg);
 	mutex_unlock(&q->ring.lock);
@@ -404,9 +437,13 @@ void eq_queue_get_config(struct eq_queue *q, struct elasticq_config *cfg)
  */
 void eq_queue_get_stats(struct eq_queue *q, struct elasticq_stats *st)
 {
-	mutex_lock(&q->ring.lock);
-	eq_ring_get_stats(&q->ring, st);
-	mutex_unlock(&q->ring.lock);
+	if (eq_queue_lockfree(q)) {
+		eq_lfq_get_stats(&q->lfq, st);
+	} else {
+		mutex_lock(&q->ring.lock);
+		eq_ring_get_stats(&q->ring, st);
+		mutex_unlock(&q->ring.lock);
+	}
 	st->producers = atomic_read(&q->producers);
 	st->consumers = atomic_read(&q->consumers);
 }

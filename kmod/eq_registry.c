@@ -310,11 +310,12 @@ static void eq_registry_show_queue(struct seq_file *m, struct eq_queue *q)
 
 	eq_queue_get_config(q, &cfg);
 	eq_queue_get_stats(q, &st);
-	seq_printf(m, "%-24s %5u %5u %04o %-7s %-11s",
+	seq_printf(m, "%-24s %5u %5u %04o %-8s %-11s",
 		   q->name[0] ? q->name : "(default)",
 		   from_kuid_munged(seq_user_ns(m), q->uid),
 		   from_kgid_munged(seq_user_ns(m), q->gid), q->mode,
-		   "locked", eq_policy_names[cfg.full_policy]);
+		   eq_queue_lockfree(q) ? "lockfree" : "locked",
+		   eq_policy_names[cfg.full_policy]);
 	seq_printf(m, " %8llu %8llu %10llu %10llu %9llu %10llu %10llu %8llu %8llu %6llu %7llu %9u %9u\n",
 		   st.len, st.capacity, st.bytes, st.mem_bytes, st.high_water,
 		   st.enqueued, st.dequeued, st.dropped, st.rejected, st.grows,
@@ -332,7 +333,7 @@ int eq_registry_show(struct seq_file *m, void *v)
 {
 	struct eq_queue *q;
 
-	seq_printf(m, "%-24s %5s %5s %4s %-7s %-11s %8s %8s %10s %10s %9s %10s %10s %8s %8s %6s %7s %9s %9s\n",
+	seq_printf(m, "%-24s %5s %5s %4s %-8s %-11s %8s %8s %10s %10s %9s %10s %10s %8s %8s %6s %7s %9s %9s\n",
 		   "NAME", "OWNER", "GROUP", "MODE", "VARIANT", "POLICY",
 		   "LEN", "CAPACITY", "BYTES", "MEM", "HIGHWATER", "ENQUEUED",
 		   "DEQUEUED", "DROPPED", "REJECTED", "GROWS", "SHRINKS",

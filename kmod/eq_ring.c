@@ -53,9 +53,16 @@ int eq_config_validate(const struct elasticq_config *cfg)
 		return -EINVAL;
 	if (!cfg->max_bytes)
 		return -EINVAL;
-	if (cfg->variant != ELASTICQ_VARIANT_LOCKED)
+	if (cfg->variant > ELASTICQ_VARIANT_LOCKFREE)
 		return -EINVAL;
 	if (cfg->full_policy > ELASTICQ_FULL_DROP_OLDEST)
+		return -EINVAL;
+	/*
+	 * Dropping the oldest message is the consumer's move in the lock-free
+	 * variant: a producer cannot take it from under the consumer.
+	 */
+	if (cfg->variant == ELASTICQ_VARIANT_LOCKFREE &&
+	    cfg->full_policy == ELASTICQ_FULL_DROP_OLDEST)
 		return -EINVAL;
 	return 0;
 }

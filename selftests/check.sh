@@ -87,33 +87,45 @@ merge "unit: " "$out/unit.out"
 merge "unit: " "$out/fuzz.out"
 
 # lane NAME BOOT_OPTION BOOT_ARG MOD_KDIR [EXTRA_GUEST_TESTS...]: build the
-# module for one kernel, boot it, run every test, check the kernel log.
+# module for one kernel, then boot it twice: every test with the default
+# queue (and the queues the tests create) lock-based, then lock-free
+# (module parameter variant=1).  Each boot's kernel log is checked.
 lane() {
-	local name=$1 bootopt=$2 bootarg=$3 kdir=$4 vmout=$out/vm-$1 rc
+	local name=$1 bootopt=$2 bootarg=$3 kdir=$4
 	shift 4
-	local ko=$build/kmod-$name/kmod/elasticq.ko tests=("$build"/selftests/*)
+	local ko=$build/kmod-$name/kmod/elasticq.ko
 
 	step "$name: module builds with W=1 -Werror" "$out/$name-build.log" \
 		make -s module-for MOD_NAME="$name" MOD_KDIR="$kdir"
 	[ -e "$ko" ] || return
+	lane_boot "$name" "$bootopt" "$bootarg" "$ko" "" "$@"
+	lane_boot "$name lock-free" "$bootopt" "$bootarg" "$ko" variant=1 "$@"
+}
+
+# lane_boot LABEL BOOT_OPTION BOOT_ARG KO PARAMS [EXTRA_GUEST_TESTS...]
+lane_boot() {
+	local label=$1 bootopt=$2 bootarg=$3 ko=$4 params=$5 rc
+	shift 5
+	local vmout=$out/vm-${label// /-} tests=("$build"/selftests/*)
+
 	rm -rf "$vmout" && mkdir -p "$vmout"
 	selftests/vm/run-vm.sh "$bootopt" "$bootarg" -o "$vmout" \
-		-t "${VM_TIMEOUT:-2400}" -m "$PWD/$ko" -- \
+		-t "${VM_TIMEOUT:-2400}" -m "$PWD/$ko" -p "$params" -- \
 		sh -c '[ -w /sys/kernel/debug/kmemleak ] &&
 			echo clear > /sys/kernel/debug/kmemleak
 			exec selftests/run-tests.sh "$@"' guest \
 		"${tests[@]}" "$@" > "$vmout/tests.out" 2> "$vmout/run-vm.log"
 	rc=$?
-	merge "$name: " "$vmout/tests.out"
+	merge "$label: " "$vmout/tests.out"
 	if [ "$(grep -c '^### end ' "$vmout/tests.out")" -ne $((${#tests[@]} + $#)) ]; then
-		point fail "$name: every test binary ran" "$vmout/run-vm.log"
+		point fail "$label: every test binary ran" "$vmout/run-vm.log"
 	fi
 	case $rc in
-	0) point ok "$name: kernel log clean (no oops, warning, lockdep, stall)" ;;
-	124) point fail "$name: VM finished in time" "$vmout/console.log" ;;
-	125) point fail "$name: VM booted and loaded the module" "$vmout/console.log" ;;
-	126) point fail "$name: kernel log clean" "$vmout/kernel-problems.txt" ;;
-	*) point fail "$name: the guest ran the tests (status $rc)" "$vmout/run-vm.log" ;;
+	0) point ok "$label: kernel log clean (no oops, warning, lockdep, stall)" ;;
+	124) point fail "$label: VM finished in time" "$vmout/console.log" ;;
+	125) point fail "$label: VM booted and loaded the module" "$vmout/console.log" ;;
+	126) point fail "$label: kernel log clean" "$vmout/kernel-problems.txt" ;;
+	*) point fail "$label: the guest ran the tests (status $rc)" "$vmout/run-vm.log" ;;
 	esac
 }
 

@@ -2,9 +2,12 @@
 (***************************************************************************)
 (* Model of the elasticq lock-free MPSC queue (kmod/eq_lfring.c design,    *)
 (* "lf-design.md"): a Vyukov bounded queue with per-slot sequence numbers  *)
-(* in each ring, a chain of at most two rings during a consumer-driven     *)
-(* resize (publish new ring, then close old ring), and RCU reclamation of  *)
-(* retired rings.                                                          *)
+(* in each ring, consumer-driven resizes (link the producers' ring to a    *)
+(* new ring, publish the new ring, then close the old one), and RCU        *)
+(* reclamation of retired rings.  A resize may happen while the consumer   *)
+(* still drains older rings: the rings then form a chain cons -> ... ->    *)
+(* prod along the consumer-private pointers next[r], which the consumer    *)
+(* follows when it has drained a closed ring.                              *)
 (*                                                                         *)
 (* Granularity: every action below is ONE atomic memory operation of the   *)
 (* design (a load, a store, a CAS, a fetch_or), plus the purely local       *)
@@ -34,8 +37,11 @@
 (* closed ring, exactly like the bit-63 encoding); FULL/EAGAIN and the     *)
 (* wait queues are modelled by the producer simply retrying from P1; the  *)
 (* consumer's EMPTY by going back to idle (it polls again later).  The     *)
-(* grow/shrink policy is abstracted: whenever cons = prod the consumer may *)
-(* resize to any other capacity in Caps (at most MaxResizes times).        *)
+(* grow/shrink policy is abstracted: whenever it is idle (also while it    *)
+(* still drains older rings, cons # prod) the consumer may resize the      *)
+(* producers' ring to any other capacity in Caps (at most MaxResizes       *)
+(* times).  The cursor walk (eq_lfq_peek_next) is not modelled; it follows *)
+(* the same next pointers as Switch but changes nothing.                   *)
 (*                                                                         *)
 (* Switches (constants):                                                   *)
 (*  ReadyMark = TRUE  : the design.                                        *)
@@ -45,7 +51,8 @@
 (*  WaitGrace = TRUE  : a retired ring is freed only after a grace period. *)
 (*  WaitGrace = FALSE : (sanity check of the RCU model) freed at once.     *)
 (*  SeqStride = 1     : the design's sequence values (free t, ready t+1).  *)
-(*  SeqStride = 2     : proposed fix for capacity 1 (free 2t, ready 2t+1). *)
+(*  SeqStride = 2     : the fix for capacity 1 (free 2t, ready 2t+1), as   *)
+(*     implemented (EQ_LF_FREE / EQ_LF_READY).                             *)
 (***************************************************************************)
 EXTENDS Naturals, Integers, Sequences, FiniteSets, TLC
 
@@ -57,7 +64,7 @@ CONSTANTS
     MaxResizes,    \* bound on the number of resizes (keeps the model finite)
     ReadyMark,     \* TRUE: design;  FALSE: original crate's bug
     WaitGrace,     \* TRUE: RCU grace period honoured before free
-    SeqStride      \* 1: design (seq values t / t+1 / t+C); 2: proposed fix
+    SeqStride      \* 1: design (seq values t / t+1 / t+C); 2: the fix
 
 ASSUME InitCap \in Caps /\ Caps \subseteq Nat \ {0}
 ASSUME NumMsgs \in Nat /\ MaxResizes \in Nat
@@ -79,6 +86,8 @@ VARIABLES
     closed,     \* closed[r] : the CLOSED bit (bit 63) of R.T
     seq,        \* seq[r][i] : per-slot sequence number
     msg,        \* msg[r][i] : per-slot message
+    next,       \* next[r]   : r->next, the ring after r in the chain (NoRing:
+                \*             none yet); written and read only by the consumer
     \* ---- shared memory: queue ----
     prod,       \* ring producers reserve in (RCU-protected pointer)
     \* ---- consumer-private ----
@@ -88,7 +97,9 @@ VARIABLES
     cready,     \* result of C1: position head is ready (seq == head+1)
     cmsg,       \* message read in C2
     cdone,      \* all producers had finished when C1 loaded the seq (for Quiet)
-    newRing,    \* ring allocated by R1
+    newRing,    \* ring allocated by R1 (until R2 publishes it)
+    oldProd,    \* the producers' ring before R2 (closed by R3)
+    oldCons,    \* the drained ring left by Switch (retired by Retire)
     resizes,    \* number of resizes started
     \* ---- RCU ----
     inRS,       \* inRS[p] : producer p is inside rcu_read_lock/unlock
@@ -109,8 +120,9 @@ VARIABLES
     quiet       \* consumer just returned EMPTY although all producers were done
 
 prodVars == <<pc, nxt, pR, pt, ptc, ps>>
-consVars == <<cons, head, cpc, cready, cmsg, cdone, newRing, resizes>>
-ringVars == <<cap, tail, closed, seq, msg, prod>>
+consVars == <<cons, head, cpc, cready, cmsg, cdone, newRing, oldProd, oldCons,
+              resizes>>
+ringVars == <<cap, tail, closed, seq, msg, next, prod>>
 rcuVars  == <<inRS, retired, gp, freed>>
 vars == <<ringVars, consVars, rcuVars, prodVars, touchedFreed, out, quiet>>
 
@@ -146,9 +158,11 @@ Init ==
     /\ closed = [r \in Rings |-> FALSE]
     /\ seq    = [r \in Rings |-> [i \in Slots |-> FreeMark(i)]]  \* free for pos i
     /\ msg    = [r \in Rings |-> [i \in Slots |-> NoMsg]]
+    /\ next   = [r \in Rings |-> NoRing]
     /\ prod = 1
     /\ cons = 1 /\ head = 0 /\ cpc = "idle" /\ cready = FALSE
-    /\ cmsg = NoMsg /\ cdone = FALSE /\ newRing = NoRing /\ resizes = 0
+    /\ cmsg = NoMsg /\ cdone = FALSE /\ newRing = NoRing
+    /\ oldProd = NoRing /\ oldCons = NoRing /\ resizes = 0
     /\ inRS = [p \in Producers |-> FALSE]
     /\ retired = [r \in Rings |-> FALSE]
     /\ gp = [r \in Rings |-> {}]
@@ -219,7 +233,7 @@ P4Cas(p) ==
                /\ ptc' = [ptc EXCEPT ![p] = closed[R]]
                /\ pc' = [pc EXCEPT ![p] = "P3"]
                /\ UNCHANGED tail
-    /\ UNCHANGED <<cap, closed, seq, msg, prod, consVars, rcuVars,
+    /\ UNCHANGED <<cap, closed, seq, msg, next, prod, consVars, rcuVars,
                    nxt, pR, ps, out, quiet>>
 
 \* P4, s < t: FULL.  rcu_read_unlock; return FULL.  The caller sleeps (or
@@ -249,7 +263,7 @@ Write(p) ==
     /\ Touch(R)
     /\ msg' = [msg EXCEPT ![R][Slot(R, pt[p])] = <<p, nxt[p]>>]
     /\ pc' = [pc EXCEPT ![p] = IF ReadyMark THEN "Publish" ELSE "Unlock"]
-    /\ UNCHANGED <<cap, tail, closed, seq, prod, consVars, rcuVars,
+    /\ UNCHANGED <<cap, tail, closed, seq, next, prod, consVars, rcuVars,
                    nxt, pR, pt, ptc, ps, out, quiet>>
 
 \* P4: store_release(R.slots[t mod C].seq, t+1)   -- the ready mark
@@ -260,7 +274,7 @@ Publish(p) ==
     /\ Touch(R)
     /\ seq' = [seq EXCEPT ![R][Slot(R, pt[p])] = ReadyMk(pt[p])]
     /\ pc' = [pc EXCEPT ![p] = "Unlock"]
-    /\ UNCHANGED <<cap, tail, closed, msg, prod, consVars, rcuVars,
+    /\ UNCHANGED <<cap, tail, closed, msg, next, prod, consVars, rcuVars,
                    nxt, pR, pt, ptc, ps, out, quiet>>
 
 \* P4: rcu_read_unlock; done (next message, if any).
@@ -292,8 +306,8 @@ C1 ==
     /\ cdone' = AllProducersDone
     /\ cpc' = "C1"
     /\ quiet' = FALSE
-    /\ UNCHANGED <<ringVars, cons, head, cmsg, newRing, resizes, rcuVars,
-                   prodVars, out>>
+    /\ UNCHANGED <<ringVars, cons, head, cmsg, newRing, oldProd, oldCons,
+                   resizes, rcuVars, prodVars, out>>
 
 \* C2: m := R.slots[p mod C].msg
 C2Read ==
@@ -301,8 +315,8 @@ C2Read ==
     /\ Touch(cons)
     /\ cmsg' = msg[cons][Slot(cons, head)]
     /\ cpc' = "C2"
-    /\ UNCHANGED <<ringVars, cons, head, cready, cdone, newRing, resizes,
-                   rcuVars, prodVars, out, quiet>>
+    /\ UNCHANGED <<ringVars, cons, head, cready, cdone, newRing, oldProd,
+                   oldCons, resizes, rcuVars, prodVars, out, quiet>>
 
 \* C2: store_release(R.slots[p mod C].seq, p+C); head := p+1; return m
 C2Free ==
@@ -313,8 +327,8 @@ C2Free ==
     /\ out' = Append(out, cmsg)
     /\ cpc' = "idle"
     /\ cready' = FALSE /\ cmsg' = NoMsg /\ cdone' = FALSE  \* dead registers
-    /\ UNCHANGED <<cap, tail, closed, msg, prod, cons,
-                   newRing, resizes, rcuVars, prodVars, quiet>>
+    /\ UNCHANGED <<cap, tail, closed, msg, next, prod, cons,
+                   newRing, oldProd, oldCons, resizes, rcuVars, prodVars, quiet>>
 
 \* C3: not ready and R != prod: p == (load(R.T) without CLOSED)?
 \*     yes -> R is drained: switch;  no -> C4 (EMPTY).
@@ -325,8 +339,8 @@ C3 ==
           THEN /\ cpc' = "Switch" /\ UNCHANGED quiet
           ELSE /\ cpc' = "idle"   /\ quiet' = cdone     \* C4: EMPTY
     /\ cdone' = FALSE
-    /\ UNCHANGED <<ringVars, cons, head, cready, cmsg, newRing,
-                   resizes, rcuVars, prodVars, out>>
+    /\ UNCHANGED <<ringVars, cons, head, cready, cmsg, newRing, oldProd,
+                   oldCons, resizes, rcuVars, prodVars, out>>
 
 \* C4 (R == prod, not ready): return EMPTY.  The consumer sleeps until a
 \* producer wakes it; modelled as going back to idle (it may poll again).
@@ -335,42 +349,51 @@ C4 ==
     /\ cpc' = "idle"
     /\ quiet' = cdone
     /\ cdone' = FALSE
-    /\ UNCHANGED <<ringVars, cons, head, cready, cmsg, newRing,
-                   resizes, rcuVars, prodVars, touchedFreed, out>>
+    /\ UNCHANGED <<ringVars, cons, head, cready, cmsg, newRing, oldProd,
+                   oldCons, resizes, rcuVars, prodVars, touchedFreed, out>>
 
-\* C3 (drained): cons := prod; head := 0
+\* C3 (drained): cons := R->next; head := 0.  R != prod, so a resize has
+\* set R->next (R1) and closed R (R3): the tail just loaded is final.
 Switch ==
     /\ cpc = "Switch"
-    /\ cons' = prod
+    /\ Touch(cons)              \* reads cons->next
+    /\ cons' = next[cons]
     /\ head' = 0
-    /\ newRing' = cons          \* remember the old ring for Retire
+    /\ oldCons' = cons          \* remember the drained ring for Retire
     /\ cpc' = "Retire"
-    /\ UNCHANGED <<ringVars, cready, cmsg, cdone, resizes, rcuVars, prodVars,
-                   touchedFreed, out, quiet>>
+    /\ UNCHANGED <<ringVars, cready, cmsg, cdone, newRing, oldProd, resizes,
+                   rcuVars, prodVars, out, quiet>>
 
-\* C3: retire R (call_rcu): the grace period starts now; it ends when
+\* C3: retire R (kvfree_rcu): the grace period starts now; it ends when
 \* every producer currently in a read section has left it.  goto C1.
 Retire ==
     /\ cpc = "Retire"
-    /\ retired' = [retired EXCEPT ![newRing] = TRUE]
-    /\ gp' = [gp EXCEPT ![newRing] = {p \in Producers : inRS[p]}]
-    /\ newRing' = NoRing
+    /\ retired' = [retired EXCEPT ![oldCons] = TRUE]
+    /\ gp' = [gp EXCEPT ![oldCons] = {p \in Producers : inRS[p]}]
+    /\ oldCons' = NoRing
     /\ cpc' = "idle"
-    /\ UNCHANGED <<ringVars, cons, head, cready, cmsg, cdone, resizes,
-                   inRS, freed, prodVars, touchedFreed, out, quiet>>
+    /\ UNCHANGED <<ringVars, cons, head, cready, cmsg, cdone, newRing, oldProd,
+                   resizes, inRS, freed, prodVars, touchedFreed, out, quiet>>
 
-\* R1 (only when cons == prod): N := new ring of another capacity,
-\*     slots[i].seq = i, T = 0.  (Allocation failure = not resizing.)
+\* R1 (eq_lfq_resize; also while cons # prod, the consumer still draining
+\*     older rings): old := prod; N := new ring of another capacity,
+\*     slots[i].seq = free(i), T = 0, N->next = NULL; old->next := N.
+\*     (Allocation failure = not resizing.)  The writes are plain stores
+\*     that no other thread can observe before R2 (N is not published yet,
+\*     ->next is read only by the consumer), so they form one step.
 R1Alloc ==
-    /\ cpc = "idle" /\ cons = prod /\ resizes < MaxResizes
-    /\ \E c \in Caps \ {cap[cons]} :
+    /\ cpc = "idle" /\ resizes < MaxResizes
+    /\ \E c \in Caps \ {cap[prod]} :
           LET N == resizes + 2 IN
           /\ cap' = [cap EXCEPT ![N] = c]
           /\ newRing' = N
+          /\ next' = [next EXCEPT ![prod] = N]
+    /\ Touch(prod)              \* writes old->next
+    /\ oldProd' = prod
     /\ resizes' = resizes + 1
     /\ cpc' = "R2"
     /\ UNCHANGED <<tail, closed, seq, msg, prod, cons, head, cready, cmsg,
-                   cdone, rcuVars, prodVars, touchedFreed, out, quiet>>
+                   cdone, oldCons, rcuVars, prodVars, out, quiet>>
 
 \* R2: rcu_assign_pointer(prod, N)
 R2Publish ==
@@ -378,18 +401,22 @@ R2Publish ==
     /\ prod' = newRing
     /\ newRing' = NoRing
     /\ cpc' = "R3"
-    /\ UNCHANGED <<cap, tail, closed, seq, msg, cons, head, cready, cmsg,
-                   cdone, resizes, rcuVars, prodVars, touchedFreed, out, quiet>>
+    /\ UNCHANGED <<cap, tail, closed, seq, msg, next, cons, head, cready, cmsg,
+                   cdone, oldProd, oldCons, resizes, rcuVars, prodVars,
+                   touchedFreed, out, quiet>>
 
-\* R3: fetch_or(R.T, CLOSED)   (R = cons, the old ring); then R4: keep
-\* draining R (C3 switches to N once R is drained).
+\* R3: fetch_or(old->T, CLOSED) on the ring that was prod before R2 (not
+\* necessarily cons).  Then the consumer keeps draining cons; C3 follows
+\* ->next once a closed ring is drained.
 R3Close ==
     /\ cpc = "R3"
-    /\ Touch(cons)
-    /\ closed' = [closed EXCEPT ![cons] = TRUE]
+    /\ Touch(oldProd)
+    /\ closed' = [closed EXCEPT ![oldProd] = TRUE]
+    /\ oldProd' = NoRing
     /\ cpc' = "idle"
-    /\ UNCHANGED <<cap, tail, seq, msg, prod, cons, head, cready, cmsg,
-                   cdone, newRing, resizes, rcuVars, prodVars, out, quiet>>
+    /\ UNCHANGED <<cap, tail, seq, msg, next, prod, cons, head, cready, cmsg,
+                   cdone, newRing, oldCons, resizes, rcuVars, prodVars, out,
+                   quiet>>
 
 Consumer == C1 \/ C2Read \/ C2Free \/ C3 \/ C4 \/ Switch \/ Retire
             \/ R1Alloc \/ R2Publish \/ R3Close
@@ -432,7 +459,10 @@ Consumed(m) == m \in Range(out)
 
 TypeOK ==
     /\ cap \in [Rings -> {0} \cup Caps]
+    /\ next \in [Rings -> Rings \cup {NoRing}]
     /\ prod \in Rings /\ cons \in Rings
+    /\ newRing \in Rings \cup {NoRing} /\ oldProd \in Rings \cup {NoRing}
+    /\ oldCons \in Rings \cup {NoRing}
     /\ head \in Nat
     /\ pc \in [Producers -> {"P1", "P2", "P3", "P4", "Write", "Publish",
                              "Unlock", "done"}]
@@ -466,10 +496,33 @@ Allocated(r) == cap[r] # 0
 CapacityBounds == \A r \in Rings : Allocated(r) => cap[r] \in MinCap..MaxCap
 LiveRings == {r \in Rings : Allocated(r) /\ ~freed[r]}
 AwaitingGrace == {r \in Rings : retired[r] /\ ~freed[r]}
+\* The k-th ring after r along next (NoRing past the end).
+RECURSIVE NextN(_, _)
+NextN(r, k) == IF k = 0 \/ r = NoRing THEN r ELSE NextN(next[r], k - 1)
+\* The chain the consumer still has to drain: cons, next[cons], ...
+Chain == {NextN(cons, k) : k \in 0..MaxResizes} \ {NoRing}
+\* Unretired rings that are not (or no longer) reachable from cons: the
+\* ring R1 allocated, until R2 publishes it (it is on the chain already,
+\* via next[prod]), and the drained ring Switch left, until Retire.
+InFlight == {newRing, oldCons} \ {NoRing}
+\* Chain order: next only links to a newer (higher-id) ring, so the chain
+\* has no cycle; it ends at prod, whose next is set only by R1 (to the
+\* ring R2 is about to publish); every ring on it before prod is closed
+\* (except oldProd between R2 and R3); prod and newRing are not closed.
+ChainOrder ==
+    /\ \A r \in Rings : next[r] # NoRing => next[r] > r
+    /\ prod \in Chain
+    /\ next[prod] = IF cpc = "R2" THEN newRing ELSE NoRing
+    /\ \A r \in Chain \ {prod, newRing} :
+          closed[r] \/ (cpc = "R3" /\ r = oldProd)
+    /\ ~closed[prod] /\ (newRing # NoRing => ~closed[newRing])
+\* Live rings are exactly the chain from cons to prod, the rings of
+\* InFlight, and retired rings awaiting their grace period; no ring on the
+\* chain is retired (in particular neither cons nor prod).
 RingCount ==
-    /\ Cardinality(LiveRings) <= 2 + Cardinality(AwaitingGrace)
-    /\ {r \in Rings : Allocated(r) /\ ~retired[r]} \subseteq {prod, cons, newRing}
-    /\ ~retired[prod] /\ ~retired[cons]
+    /\ LiveRings = Chain \cup InFlight \cup AwaitingGrace
+    /\ \A r \in Chain : Allocated(r) /\ ~retired[r]
+    /\ {r \in Rings : Allocated(r) /\ ~retired[r]} = Chain \cup InFlight
 
 \* -- memory safety: no step read or wrote a freed ring
 NoTouchFreed == ~touchedFreed

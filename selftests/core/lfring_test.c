@@ -149,13 +149,15 @@ TEST_F(lf, fifo_and_stats)
 	EXPECT_EQ(8, st.dequeued);
 }
 
-/* Full below max: EAGAIN, and the consumer grows by SPEC 7's rule. */
+/*
+ * Full below max: EAGAIN, and the consumer grows by SPEC 7's rule; the
+ * capacity counts the messages of every ring, so each growth comes at
+ * len == capacity as in the lock-based variant.
+ */
 TEST_F(lf, full_asks_the_consumer_to_grow)
 {
 	u32 caps[] = { 4, 8, 16, 32 };
-	u64 n = 0, i;
-
-	u64 next = 0, k;
+	u64 n = 0, next = 0, i;
 
 	up(_metadata, self, cfg(4, 4, 32), 0);
 	for (i = 0; i < 4; i++) {
@@ -163,19 +165,20 @@ TEST_F(lf, full_asks_the_consumer_to_grow)
 			n++;
 		ASSERT_EQ(caps[i], eq_lfq_capacity(&self->q));
 		ASSERT_EQ(caps[i], stats(&self->q).len);
-		/* The consumer's next look grows the ring (not at max)... */
+		/* The consumer's next look grows the ring (not at max). */
 		ASSERT_NE(NULL, eq_lfq_peek(&self->q));
-		/* ...and it drains the old one (no shrink meanwhile). */
-		for (k = 0; k < caps[i] && i < 3; k++)
-			ASSERT_EQ(next++, pop(&self->q));
 	}
 	EXPECT_EQ(3, stats(&self->q).grows);
 	EXPECT_EQ(0, stats(&self->q).shrinks);
 	/* At max: full, no growth. */
 	EXPECT_EQ(-EAGAIN, push(&self->q, 1, n));
 	EXPECT_EQ(32, eq_lfq_capacity(&self->q));
+	EXPECT_EQ(stats(&self->q).mem_bytes,
+		  atomic64_read(&self->budget.used));
 	while (next < n)
 		ASSERT_EQ(next++, pop(&self->q));
+	EXPECT_EQ(4, eq_lfq_capacity(&self->q));
+	EXPECT_EQ(3, stats(&self->q).shrinks);
 }
 
 TEST_F(lf, shrinks_when_drained)
@@ -202,16 +205,84 @@ TEST_F(lf, resize_keeps_order)
 	up(_metadata, self, cfg(4, 16, 64), 0);
 	for (i = 0; i < 10; i++)
 		ASSERT_EQ(0, push(&self->q, 1, i));
-	ASSERT_EQ(0, eq_lfq_resize(&self->q, 5));
-	/* One resize at a time: the old ring still holds 10. */
-	ASSERT_EQ(-EBUSY, eq_lfq_resize(&self->q, 7));
+	/* The capacity counts the old ring's messages too. */
+	ASSERT_EQ(0, eq_lfq_resize(&self->q, 12));
+	for (; i < 12; i++)
+		ASSERT_EQ(0, push(&self->q, 1, i));
+	ASSERT_EQ(-EAGAIN, push(&self->q, 1, i));
+	/* A second resize before the first ring is drained: a chain. */
+	ASSERT_EQ(0, eq_lfq_resize(&self->q, 15));
+	EXPECT_EQ(15, eq_lfq_capacity(&self->q));
 	for (; i < 15; i++)
 		ASSERT_EQ(0, push(&self->q, 1, i));
 	ASSERT_EQ(-EAGAIN, push(&self->q, 1, i));
+	EXPECT_EQ(15, stats(&self->q).len);
 	for (; next < 15; next++)
 		ASSERT_EQ(next, pop(&self->q));
 	ASSERT_EQ(-1, pop(&self->q));
-	ASSERT_EQ(0, eq_lfq_resize(&self->q, 7));
+	EXPECT_EQ(rcu_dereference_protected(self->q.prod, 1), self->q.cons);
+}
+
+/*
+ * Growth while nobody consumes: each request grows the producers' ring,
+ * the older full rings wait in the chain, and memory counts all of them.
+ */
+TEST_F(lf, grows_while_the_consumer_is_away)
+{
+	struct elasticq_stats st;
+	u64 i, next = 0;
+
+	up(_metadata, self, cfg(4, 4, 64), 0);
+	for (i = 0; i < 61; i++) {
+		if (push(&self->q, 1, i) == -EAGAIN) {
+			ASSERT_EQ(1, eq_lfq_grow_if_wanted(&self->q));
+			ASSERT_EQ(0, push(&self->q, 1, i));
+		}
+	}
+	st = stats(&self->q);
+	EXPECT_EQ(61, st.len);
+	EXPECT_EQ(4, st.grows);			/* 4 -> 8 -> 16 -> 32 -> 64 */
+	EXPECT_EQ(64, st.capacity);
+	EXPECT_EQ(atomic64_read(&self->budget.used), st.mem_bytes);
+	for (; next < 61; next++)
+		ASSERT_EQ(next, pop(&self->q));
+	ASSERT_EQ(-1, pop(&self->q));
+	st = stats(&self->q);
+	EXPECT_EQ(atomic64_read(&self->budget.used), st.mem_bytes);
+}
+
+/*
+ * A walk with eq_lfq_peek_next() crosses from ring to ring and consumes
+ * nothing; commits then take the same messages in the same order.
+ */
+TEST_F(lf, peek_next_walks_the_chain)
+{
+	struct eq_lfq_cursor c = { 0 };
+	struct eq_msg *m;
+	u32 who;
+	u64 i, n;
+
+	up(_metadata, self, cfg(3, 3, 64), 0);
+	for (i = 0; i < 3; i++)
+		ASSERT_EQ(0, push(&self->q, 1, i));
+	ASSERT_EQ(0, eq_lfq_resize(&self->q, 5));
+	for (; i < 5; i++)
+		ASSERT_EQ(0, push(&self->q, 1, i));
+	ASSERT_EQ(0, eq_lfq_resize(&self->q, 8));
+	for (; i < 7; i++)
+		ASSERT_EQ(0, push(&self->q, 1, i));
+	ASSERT_NE(NULL, eq_lfq_peek(&self->q));
+	for (i = 0; i < 7; i++) {
+		m = eq_lfq_peek_next(&self->q, &c);
+		ASSERT_NE(NULL, m);
+		who_n(m, &who, &n);
+		ASSERT_EQ(i, n);
+	}
+	ASSERT_EQ(NULL, eq_lfq_peek_next(&self->q, &c));
+	EXPECT_EQ(7, stats(&self->q).len);
+	for (i = 0; i < 7; i++)
+		ASSERT_EQ(i, pop(&self->q));
+	ASSERT_EQ(-1, pop(&self->q));
 }
 
 TEST_F(lf, limits)
@@ -245,15 +316,25 @@ TEST_F(lf, limits)
  */
 TEST_F(lf, capacity_one)
 {
-	/* max_capacity above 1: only the ring itself can say "full". */
+	u64 i;
+
 	up(_metadata, self, cfg(1, 1, 4), 0);
 	ASSERT_EQ(0, push(&self->q, 1, 0));
 	ASSERT_EQ(-EAGAIN, push(&self->q, 1, 1));
-	ASSERT_EQ(0, pop(&self->q));		/* and it grows */
-	ASSERT_EQ(0, push(&self->q, 1, 1));
-	ASSERT_EQ(0, push(&self->q, 1, 2));
-	ASSERT_EQ(1, pop(&self->q));
-	ASSERT_EQ(2, pop(&self->q));
+	ASSERT_EQ(0, pop(&self->q));
+	/* One slot, many laps: each push finds the slot the pop freed. */
+	for (i = 1; i < 10; i++) {
+		ASSERT_EQ(0, push(&self->q, 1, i));
+		ASSERT_EQ(-EAGAIN, push(&self->q, 1, i + 1));
+		ASSERT_EQ(i, pop(&self->q));
+	}
+	/* The refused push asked for growth: 1 -> 2. */
+	ASSERT_EQ(0, push(&self->q, 1, 10));
+	ASSERT_EQ(-EAGAIN, push(&self->q, 1, 11));
+	ASSERT_EQ(1, eq_lfq_grow_if_wanted(&self->q));
+	ASSERT_EQ(0, push(&self->q, 1, 11));
+	ASSERT_EQ(10, pop(&self->q));
+	ASSERT_EQ(11, pop(&self->q));
 	ASSERT_EQ(-1, pop(&self->q));
 }
 

@@ -224,8 +224,10 @@ static bool ref_valid(const struct elasticq_config *c)
 	       (u64)c->shrink_pct * c->growth_pct < 10000 &&
 	       c->max_msg_size >= 1 &&
 	       c->max_msg_size <= ELASTICQ_MSG_SIZE_LIMIT &&
-	       c->max_bytes > 0 && c->variant == ELASTICQ_VARIANT_LOCKED &&
-	       c->full_policy <= ELASTICQ_FULL_DROP_OLDEST;
+	       c->max_bytes > 0 && c->variant <= ELASTICQ_VARIANT_LOCKFREE &&
+	       c->full_policy <= ELASTICQ_FULL_DROP_OLDEST &&
+	       !(c->variant == ELASTICQ_VARIANT_LOCKFREE &&
+		 c->full_policy == ELASTICQ_FULL_DROP_OLDEST);
 }
 
 /* ---- a reference model: a plain circular array plus the formulas ------ */
@@ -495,7 +497,9 @@ VCASE(growth_huge, c->growth_pct = 0xffffffffu)
 VCASE(msg0, c->max_msg_size = 0)
 VCASE(msg_over, c->max_msg_size = ELASTICQ_MSG_SIZE_LIMIT + 1)
 VCASE(bytes0, c->max_bytes = 0)
-VCASE(variant1, c->variant = 1)
+VCASE(variant2, c->variant = ELASTICQ_VARIANT_LOCKFREE + 1)
+VCASE(lockfree_drop, c->variant = ELASTICQ_VARIANT_LOCKFREE;
+      c->full_policy = ELASTICQ_FULL_DROP_OLDEST)
 VCASE(variant_huge, c->variant = 0xffffffffu)
 VCASE(policy3, c->full_policy = ELASTICQ_FULL_DROP_OLDEST + 1)
 VCASE(policy_huge, c->full_policy = 0xffffffffu)
@@ -506,7 +510,7 @@ static const struct vcase invalid_cases[] = {
 	V(min0_init1), V(max_lt_min), V(max_over), V(max_huge), V(init_lt_min),
 	V(init_gt_max), V(growth100), V(growth0), V(shrink0), V(shrink100),
 	V(shrink_huge), V(shrink_thrash), V(growth_thrash), V(growth_huge),
-	V(msg0), V(msg_over), V(bytes0), V(variant1),
+	V(msg0), V(msg_over), V(bytes0), V(variant2), V(lockfree_drop),
 	V(variant_huge), V(policy3), V(policy_huge),
 };
 
@@ -1351,7 +1355,7 @@ TEST_F(ring, set_config_variant_change)
 	struct elasticq_config c = default_cfg();
 
 	ring_up(_metadata, self, c);
-	c.variant = ELASTICQ_VARIANT_LOCKED + 1;	/* lock-free, some day */
+	c.variant = ELASTICQ_VARIANT_LOCKFREE;
 	ASSERT_EQ(-EINVAL, eq_ring_set_config(&self->r, &c));
 	ASSERT_EQ(ELASTICQ_VARIANT_LOCKED, get_cfg(&self->r).variant);
 }

@@ -137,24 +137,6 @@ static inline int eq_get_stats(int fd, struct elasticq_stats *st)
 	return ioctl(fd, ELASTICQ_IOC_GET_STATS, st) ? -errno : 0;
 }
 
-/* SPEC section 7 defaults. */
-static inline void eq_default_config(struct elasticq_config *cfg)
-{
-	memset(cfg, 0, sizeof(*cfg));
-	cfg->size = sizeof(*cfg);
-	cfg->initial_capacity = EQ_DEF_INITIAL;
-	cfg->min_capacity = EQ_DEF_MIN;
-	cfg->max_capacity = EQ_DEF_MAX;
-	cfg->growth_pct = EQ_DEF_GROWTH;
-	cfg->shrink_pct = EQ_DEF_SHRINK;
-	cfg->max_msg_size = EQ_DEF_MSG_SIZE;
-	cfg->max_bytes = EQ_DEF_MAX_BYTES;
-	cfg->push_timeout_ns = ELASTICQ_TIMEOUT_NONE;
-	cfg->pop_timeout_ns = ELASTICQ_TIMEOUT_NONE;
-	cfg->variant = ELASTICQ_VARIANT_LOCKED;
-	cfg->full_policy = ELASTICQ_FULL_BLOCK;
-}
-
 static inline bool eq_module_loaded(void)
 {
 	return access(EQ_SYSFS_MODULE, F_OK) == 0;
@@ -182,6 +164,41 @@ static inline bool eq_read_param(const char *name, unsigned long long *val)
 }
 
 /*
+ * The variant under test: the default queue's, which the module parameter
+ * "variant" chose at load (make check runs every lane once per variant).
+ * Named queues the tests create get the same one.
+ */
+static inline __u32 eq_variant(void)
+{
+	unsigned long long v;
+
+	return eq_read_param("variant", &v) ? v : ELASTICQ_VARIANT_LOCKED;
+}
+
+static inline bool eq_lockfree(void)
+{
+	return eq_variant() == ELASTICQ_VARIANT_LOCKFREE;
+}
+
+/* SPEC section 7 defaults. */
+static inline void eq_default_config(struct elasticq_config *cfg)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->size = sizeof(*cfg);
+	cfg->initial_capacity = EQ_DEF_INITIAL;
+	cfg->min_capacity = EQ_DEF_MIN;
+	cfg->max_capacity = EQ_DEF_MAX;
+	cfg->growth_pct = EQ_DEF_GROWTH;
+	cfg->shrink_pct = EQ_DEF_SHRINK;
+	cfg->max_msg_size = EQ_DEF_MSG_SIZE;
+	cfg->max_bytes = EQ_DEF_MAX_BYTES;
+	cfg->push_timeout_ns = ELASTICQ_TIMEOUT_NONE;
+	cfg->pop_timeout_ns = ELASTICQ_TIMEOUT_NONE;
+	cfg->variant = eq_variant();
+	cfg->full_policy = ELASTICQ_FULL_BLOCK;
+}
+
+/*
  * The config the default queue was created with at module load: the SPEC
  * defaults overridden by whatever the module parameters say.
  */
@@ -206,6 +223,8 @@ static inline void eq_load_config(struct elasticq_config *cfg)
 		cfg->max_bytes = v;
 	if (eq_read_param("full_policy", &v))
 		cfg->full_policy = v;
+	if (eq_read_param("variant", &v))
+		cfg->variant = v;
 }
 
 /*

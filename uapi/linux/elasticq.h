@@ -32,6 +32,7 @@
 
 /* enum elasticq_variant values, in elasticq_config.variant */
 #define ELASTICQ_VARIANT_LOCKED		0	/* mutex-protected ring, MPMC */
+#define ELASTICQ_VARIANT_LOCKFREE	1	/* lock-free MPSC, one consumer */
 
 /* elasticq_config.full_policy: what a push does when the queue is full */
 #define ELASTICQ_FULL_BLOCK		0	/* sleep until space (or EAGAIN) */
@@ -56,7 +57,9 @@
  * @max_bytes:		payload bytes that may be queued at once, > 0
  * @push_timeout_ns:	how long a blocking push waits for space
  * @pop_timeout_ns:	how long a blocking pop waits for a message
- * @variant:		ELASTICQ_VARIANT_*, fixed at creation
+ * @variant:		ELASTICQ_VARIANT_*, fixed at creation.  LOCKFREE: one
+ *			consumer file at a time (EBUSY for another), and no
+ *			DROP_OLDEST policy (EINVAL)
  * @full_policy:	ELASTICQ_FULL_*
  * @reserved:		must be zero
  *
