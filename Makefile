@@ -6,6 +6,7 @@
 # make lint       checkpatch --strict, sparse, uapi C90 check
 # make fuzz       fuzz the queue core (FUZZ_SECONDS=600), growing the corpus
 # make tla        TLC on tla+/ (TLA2TOOLS_JAR=path/to/tla2tools.jar)
+# make core-bench throughput of both queue cores in userspace (a table)
 # make deps       install what the above need (run by check and run)
 
 EQ_CACHE ?= /var/cache/elasticq
@@ -36,7 +37,7 @@ SELFTESTS := $(patsubst selftests/elasticq/%.c,$(BUILD)/selftests/%, \
 UNIT_SRCS := kmod/eq_ring.c kmod/eq_lfring.c selftests/core/shim/shim.c
 
 .PHONY: all module userspace selftests unit deps check run lint checkpatch \
-	sparse uapi-check module-for fuzz tla clean
+	sparse uapi-check module-for fuzz tla core-bench clean
 
 all: module userspace uapi-check
 
@@ -76,6 +77,16 @@ $(BUILD)/core/%_tsan: selftests/core/%.c $(UNIT_DEPS)
 $(BUILD)/core/%: selftests/core/%.c $(UNIT_DEPS)
 	@mkdir -p $(@D)
 	$(UNIT_CC) -fsanitize=address,undefined -fno-sanitize-recover=all
+
+# A benchmark, not a test: native, optimised, prints numbers.
+$(BUILD)/core/core_bench: selftests/core/core_bench.c $(UNIT_DEPS)
+	@mkdir -p $(@D)
+	$(CC) -std=gnu11 -O2 -g -Wall -Wextra -Werror -D_GNU_SOURCE \
+		-Iselftests/core/shim -Iuapi -Ikmod -o $@ \
+		$(UNIT_SRCS) $< -lpthread -lurcu-memb
+
+core-bench: $(BUILD)/core/core_bench
+	$(BUILD)/core/core_bench $(BENCH_MESSAGES)
 
 # The module for one kernel (MOD_KDIR, its build tree), built in a tree of
 # links under $(BUILD)/kmod-$(MOD_NAME) so that builds for several kernels

@@ -16,7 +16,9 @@
  * It is held from eq_queue_take() to eq_queue_finish(), across the copy to
  * userspace: taken messages stay in the ring until finish commits those
  * delivered, so a fault or a kill part-way loses nothing.  Stats and the
- * config are read without it.
+ * config are read without it.  The price: while a copy is in progress
+ * (normally microseconds; as long as a page fault takes), the ring cannot
+ * grow, and SET_CONFIG waits.
  */
 #include <linux/jiffies.h>
 #include <linux/sched/signal.h>
@@ -125,11 +127,14 @@ static int eq_lf_consumer_lock(struct eq_queue *q, bool nowait)
  * @max:      most messages to take, >= 1
  * @room:     bytes the caller's buffer holds
  * @framed:   each message needs ELASTICQ_FRAME_SIZE(len) bytes, not len
- * @nonblock: fail with -EAGAIN instead of sleeping
+ * @nonblock: fail with -EAGAIN instead of sleeping for a message
  * @nowait:   fail with -EAGAIN instead of sleeping on the consumer lock
  * @left:     jiffies the caller may still wait; updated
  *
- * On success the consumer lock stays held until eq_lfqueue_finish().
+ * Like a pipe's reader, a non-blocking pop may wait for the lock while
+ * another task of the consumer's file copies out (or SET_CONFIG runs):
+ * otherwise it would say EAGAIN with messages queued.  On success the
+ * consumer lock stays held until eq_lfqueue_finish().
  *
  * Return: as eq_queue_take().
  */

@@ -112,37 +112,41 @@ static long check_frames(const uint8_t *b, uint64_t bytes, uint32_t first,
 }
 
 /*
- * Read the queue empty with read(2) through a file of its own: it must
- * hold @n messages T/@first.., message i @lens[i % @nlens] bytes, and
- * nothing else.
+ * Read the queue empty with read(2) through a file of its own (or @fd if
+ * that is the lock-free queue's consumer, see eq_reader()): it must hold
+ * @n messages T/@first.., message i @lens[i % @nlens] bytes, and nothing
+ * else.
  */
-static void expect_msgs(struct __test_metadata *_metadata, uint32_t first,
-			unsigned int n, const size_t *lens, unsigned int nlens)
+static void expect_msgs(struct __test_metadata *_metadata, int fd,
+			uint32_t first, unsigned int n, const size_t *lens,
+			unsigned int nlens)
 {
 	static uint8_t got[ELASTICQ_MSG_SIZE_LIMIT];
 	unsigned int i;
+	bool own;
 	int nb;
 
-	nb = eq_open(O_NONBLOCK);
+	nb = eq_reader(fd, &own);
 	ASSERT_LE(0, nb);
 	for (i = 0; i < n; i++) {
 		size_t len = lens[i % nlens];
 
-		ASSERT_EQ(len, eq_pop(nb, got, sizeof(got))) {
+		ASSERT_EQ(len, eq_pop_nb(nb, got, sizeof(got))) {
 			TH_LOG("message %u of %u (T/%u)", i, n, first + i);
 		}
 		EXPECT_TRUE(eq_check_fill(got, len, T, first + i)) {
 			TH_LOG("message %u of %u: not T/%u", i, n, first + i);
 		}
 	}
-	EXPECT_EQ(-EAGAIN, eq_pop(nb, got, sizeof(got)));
-	close(nb);
+	EXPECT_EQ(-EAGAIN, eq_pop_nb(nb, got, sizeof(got)));
+	if (own)
+		close(nb);
 }
 
-static void expect_queue(struct __test_metadata *_metadata, uint32_t first,
-			 unsigned int n, size_t len)
+static void expect_queue(struct __test_metadata *_metadata, int fd,
+			 uint32_t first, unsigned int n, size_t len)
 {
-	expect_msgs(_metadata, first, n, &len, 1);
+	expect_msgs(_metadata, fd, first, n, &len, 1);
 }
 
 /* What the stats must say relative to a snapshot: counters are deltas. */
@@ -405,7 +409,7 @@ TEST_F(eq, push_batch_count_zero)
 	EXPECT_EQ(0, eq_push_batch(self->fd, NULL, 0, 0, NO_TIMEOUT, &err));
 	EXPECT_EQ(0, err);
 	expect_unchanged(_metadata, self->fd, &st0);
-	expect_queue(_metadata, 0, 1, 10);
+	expect_queue(_metadata, self->fd, 0, 1, 10);
 }
 
 /* Every size from 0 to max_msg_size, in order; read back with read(2). */
@@ -426,7 +430,7 @@ TEST_F(eq, push_batch_mixed_sizes_read)
 		     (struct delta){ .len = 6, .enq = 6 });
 	ASSERT_EQ(0, eq_get_stats(self->fd, &st));
 	EXPECT_EQ(25 + cfg.max_msg_size, st.bytes);
-	expect_msgs(_metadata, 0, 6, lens, 6);
+	expect_msgs(_metadata, self->fd, 0, 6, lens, 6);
 }
 
 /* The same, read back with POP_BATCH. */
@@ -473,7 +477,7 @@ TEST_F(eq, push_batch_count_limit)
 	expect_stats(_metadata, self->fd, &st0, (struct delta){
 		.len = ELASTICQ_BATCH_MAX + 1, .size = 8,
 		.enq = ELASTICQ_BATCH_MAX });
-	expect_queue(_metadata, 0, ELASTICQ_BATCH_MAX + 1, 8);
+	expect_queue(_metadata, self->fd, 0, ELASTICQ_BATCH_MAX + 1, 8);
 }
 
 static const struct bad_field push_bad[] = {
@@ -525,7 +529,7 @@ TEST_F(eq, push_batch_bad_fields)
 	b.error = -12345;
 	EXPECT_EQ(3, ioctl_err(self->fd, ELASTICQ_IOC_PUSH_BATCH, &b));
 	EXPECT_EQ(0, b.error);
-	expect_queue(_metadata, 0, 3, 10);
+	expect_queue(_metadata, self->fd, 0, 3, 10);
 }
 
 /* A newer, larger struct: a zero tail is fine, a non-zero one E2BIG. */
@@ -550,7 +554,7 @@ TEST_F(eq, push_batch_larger_struct)
 	big.tail = 0;
 	EXPECT_EQ(2, ioctl_err(self->fd, cmd, &big));
 	EXPECT_EQ(0, big.b.error);
-	expect_queue(_metadata, 0, 2, 10);
+	expect_queue(_metadata, self->fd, 0, 2, 10);
 }
 
 /* A bad msgs array: EFAULT before anything is enqueued. */
@@ -577,7 +581,7 @@ TEST_F(eq, push_batch_msgs_fault)
 	expect_unchanged(_metadata, self->fd, &st0);
 	/* Those two alone are fine. */
 	EXPECT_EQ(2, eq_push_batch(self->fd, v, 2, 0, NO_TIMEOUT, NULL));
-	expect_queue(_metadata, 0, 2, 10);
+	expect_queue(_metadata, self->fd, 0, 2, 10);
 	munmap(g, 2 * PG);
 }
 
@@ -703,7 +707,7 @@ TEST_F(bad_entry, push_batch_stops_there)
 	EXPECT_EQ(-variant->err, err);
 	expect_stats(_metadata, self->fd, &st0,
 		     (struct delta){ .len = i, .size = BAD_LEN, .enq = i });
-	expect_queue(_metadata, 0, i, BAD_LEN);
+	expect_queue(_metadata, self->fd, 0, i, BAD_LEN);
 }
 
 TEST_F(eq, push_batch_file_modes)
@@ -724,7 +728,7 @@ TEST_F(eq, push_batch_file_modes)
 	EXPECT_EQ(0, err);
 	close(wo);
 	close(ro);
-	expect_queue(_metadata, 0, 3, 10);
+	expect_queue(_metadata, self->fd, 0, 3, 10);
 }
 
 TEST_F(eq, push_batch_claims_producer)
@@ -745,7 +749,7 @@ TEST_F(eq, push_batch_claims_producer)
 	close(f);
 	ASSERT_EQ(0, eq_get_stats(self->fd, &st));
 	EXPECT_EQ(st0.producers, st.producers);
-	expect_queue(_metadata, 0, 4, 10);
+	expect_queue(_metadata, self->fd, 0, 4, 10);
 }
 
 /* ------------------------------------------------------------------ */
@@ -824,7 +828,7 @@ TEST_F(full, push_batch_nonblock_flag)
 	EXPECT_EQ(-EAGAIN, err);
 	expect_stats(_metadata, self->fd, &st0, (struct delta){
 		.len = FULL_N, .size = len, .enq = ROOM, .rej = 2 });
-	expect_queue(_metadata, 0, FULL_N, len);
+	expect_queue(_metadata, self->fd, 0, FULL_N, len);
 }
 
 TEST_F(full, push_batch_o_nonblock)
@@ -850,7 +854,7 @@ TEST_F(full, push_batch_o_nonblock)
 	ASSERT_EQ(0, fcntl(self->fd, F_SETFL, fl));
 	expect_stats(_metadata, self->fd, &st0, (struct delta){
 		.len = FULL_N, .size = len, .enq = ROOM, .rej = 3 });
-	expect_queue(_metadata, 0, FULL_N, len);
+	expect_queue(_metadata, self->fd, 0, FULL_N, len);
 }
 
 /* Push @n from T/@first with the TIMEOUT flag: check result and duration. */
@@ -890,7 +894,7 @@ TEST_F(full, push_batch_timeout_flag)
 		   13300000, -ETIMEDOUT, 13300000, 5000 * EQ_MS);
 	expect_stats(_metadata, self->fd, &st0, (struct delta){
 		.len = FULL_N, .size = len, .enq = ROOM, .rej = 3 });
-	expect_queue(_metadata, 0, FULL_N, len);
+	expect_queue(_metadata, self->fd, 0, FULL_N, len);
 }
 
 TEST_F(full, push_batch_queue_timeout)
@@ -909,7 +913,7 @@ TEST_F(full, push_batch_queue_timeout)
 		   20 * EQ_MS, -ETIMEDOUT, 20 * EQ_MS, 10000 * EQ_MS);
 	expect_stats(_metadata, self->fd, &st0, (struct delta){
 		.len = FULL_N, .size = len, .enq = ROOM, .rej = 2 });
-	expect_queue(_metadata, 0, FULL_N, len);
+	expect_queue(_metadata, self->fd, 0, FULL_N, len);
 }
 
 /* A blocked batch completes once a consumer child drains the queue. */
@@ -968,7 +972,7 @@ TEST_F(full, push_batch_eintr_after_some)
 	EXPECT_EQ(-EINTR, self->rep[0].ret2);
 	expect_stats(_metadata, self->fd, &st0, (struct delta){
 		.len = FULL_N, .size = variant->len, .enq = ROOM });
-	expect_queue(_metadata, 0, FULL_N, variant->len);
+	expect_queue(_metadata, self->fd, 0, FULL_N, variant->len);
 }
 
 /* A signal before the first was pushed: the ioctl fails with EINTR. */
@@ -991,7 +995,7 @@ TEST_F(full, push_batch_eintr_first)
 	EXPECT_EQ(-EINTR, self->rep[0].ret);
 	EXPECT_EQ(-EINTR, self->rep[0].ret2);
 	expect_unchanged(_metadata, self->fd, &st0);
-	expect_queue(_metadata, 0, FULL_N, variant->len);
+	expect_queue(_metadata, self->fd, 0, FULL_N, variant->len);
 }
 
 /* Reject: EAGAIN at once (a wrong wait would time out after 5 s). */
@@ -1014,7 +1018,7 @@ TEST_F(full, push_batch_reject)
 	EXPECT_GT(2000 * EQ_MS, eq_now_ns() - t0);
 	expect_stats(_metadata, self->fd, &st0, (struct delta){
 		.len = FULL_N, .size = len, .enq = ROOM, .rej = 2 });
-	expect_queue(_metadata, 0, FULL_N, len);
+	expect_queue(_metadata, self->fd, 0, FULL_N, len);
 }
 
 TEST_F(full, push_batch_drop_oldest)
@@ -1023,6 +1027,8 @@ TEST_F(full, push_batch_drop_oldest)
 	struct elasticq_stats st0;
 	int err;
 
+	if (eq_lockfree())
+		SKIP(return, "lock-free: no drop-oldest policy");
 	set_policy(_metadata, self->fd, ELASTICQ_FULL_DROP_OLDEST,
 		   5000 * EQ_MS);
 	ASSERT_EQ(0, eq_get_stats(self->fd, &st0));
@@ -1033,7 +1039,7 @@ TEST_F(full, push_batch_drop_oldest)
 	expect_stats(_metadata, self->fd, &st0, (struct delta){
 		.len = FULL_N, .size = len, .enq = BATCH,
 		.drop = PRE + BATCH - FULL_N });
-	expect_queue(_metadata, PRE + BATCH - FULL_N, FULL_N, len);
+	expect_queue(_metadata, self->fd, PRE + BATCH - FULL_N, FULL_N, len);
 
 	/* A batch larger than the queue drops its own first entries. */
 	EXPECT_EQ(FULL_N + 4, push_same(self->fd, 20, FULL_N + 4, len, 0,
@@ -1042,7 +1048,7 @@ TEST_F(full, push_batch_drop_oldest)
 	expect_stats(_metadata, self->fd, &st0, (struct delta){
 		.len = FULL_N, .size = len, .enq = BATCH + FULL_N + 4,
 		.deq = FULL_N, .drop = PRE + BATCH - FULL_N + 4 });
-	expect_queue(_metadata, 24, FULL_N, len);
+	expect_queue(_metadata, self->fd, 24, FULL_N, len);
 }
 
 /* Drop-oldest by bytes drops as many as a large entry needs. */
@@ -1054,6 +1060,8 @@ TEST_F(eq, push_batch_drop_oldest_bytes)
 	struct elasticq_stats st0, st;
 	int err;
 
+	if (eq_lockfree())
+		SKIP(return, "lock-free: no drop-oldest policy");
 	ASSERT_EQ(0, eq_get_config(self->fd, &cfg));
 	cfg.max_bytes = 800;
 	cfg.full_policy = ELASTICQ_FULL_DROP_OLDEST;
@@ -1068,7 +1076,7 @@ TEST_F(eq, push_batch_drop_oldest_bytes)
 		.len = 6, .enq = 2, .drop = 4 });
 	ASSERT_EQ(0, eq_get_stats(self->fd, &st));
 	EXPECT_EQ(800, st.bytes);
-	expect_msgs(_metadata, 4, 6, left, 6);
+	expect_msgs(_metadata, self->fd, 4, 6, left, 6);
 }
 
 /* Reject: every push into the full queue counts, and only those. */
@@ -1102,7 +1110,7 @@ TEST_F(full, policy_reject_counts)
 	EXPECT_EQ(-EAGAIN, err);
 	expect_stats(_metadata, self->fd, &st0, (struct delta){
 		.len = FULL_N, .size = len, .enq = 2, .deq = 2, .rej = 8 });
-	expect_queue(_metadata, 2, FULL_N, len);
+	expect_queue(_metadata, self->fd, 2, FULL_N, len);
 }
 
 /* Drop-oldest: K pushes beyond capacity, by write(2) and batches, drop K. */
@@ -1112,6 +1120,8 @@ TEST_F(full, policy_drop_oldest_counts)
 	struct elasticq_stats st0;
 	int err;
 
+	if (eq_lockfree())
+		SKIP(return, "lock-free: no drop-oldest policy");
 	set_policy(_metadata, self->fd, ELASTICQ_FULL_DROP_OLDEST,
 		   5000 * EQ_MS);
 	ASSERT_EQ(0, eq_get_stats(self->fd, &st0));
@@ -1123,7 +1133,7 @@ TEST_F(full, policy_drop_oldest_counts)
 	EXPECT_EQ(0, err);
 	expect_stats(_metadata, self->fd, &st0, (struct delta){
 		.len = FULL_N, .size = len, .enq = ROOM + 13, .drop = 13 });
-	expect_queue(_metadata, 13, FULL_N, len);
+	expect_queue(_metadata, self->fd, 13, FULL_N, len);
 }
 
 /* SET_CONFIG's full_policy applies to the next push. */
@@ -1134,6 +1144,8 @@ TEST_F(full, policy_switch)
 	uint64_t t0;
 	int err;
 
+	if (eq_lockfree())
+		SKIP(return, "lock-free: no drop-oldest policy");
 	fill_up(_metadata, self->fd, len);
 	set_policy(_metadata, self->fd, ELASTICQ_FULL_BLOCK, 5000 * EQ_MS);
 	ASSERT_EQ(0, eq_get_stats(self->fd, &st0));
@@ -1156,7 +1168,7 @@ TEST_F(full, policy_switch)
 		   20 * EQ_MS, -ETIMEDOUT, 20 * EQ_MS, 4000 * EQ_MS);
 	expect_stats(_metadata, self->fd, &st0, (struct delta){
 		.len = FULL_N, .size = len, .enq = 2, .rej = 3, .drop = 2 });
-	expect_queue(_metadata, 2, FULL_N, len);
+	expect_queue(_metadata, self->fd, 2, FULL_N, len);
 }
 
 /* ------------------------------------------------------------------ */
@@ -1235,7 +1247,7 @@ TEST_F(eq, pop_batch_max_msgs_limit)
 	expect_stats(_metadata, self->fd, &st0,
 		     (struct delta){ .len = 1, .size = len,
 				     .deq = ELASTICQ_BATCH_MAX });
-	expect_queue(_metadata, ELASTICQ_BATCH_MAX, 1, len);
+	expect_queue(_metadata, self->fd, ELASTICQ_BATCH_MAX, 1, len);
 }
 
 TEST_F(eq, pop_batch_max_msgs_invalid)
@@ -1255,7 +1267,7 @@ TEST_F(eq, pop_batch_max_msgs_invalid)
 			TH_LOG("max_msgs %u", bad[i]);
 		}
 	expect_unchanged(_metadata, self->fd, &st0);
-	expect_queue(_metadata, 0, 2, 10);
+	expect_queue(_metadata, self->fd, 0, 2, 10);
 }
 
 /* It takes what fits; the next message stays queued. */
@@ -1278,7 +1290,7 @@ TEST_F(eq, pop_batch_stops_at_buffer_space)
 	EXPECT_EQ(1, check_frames(buf, bytes, 2, &len, 1));
 	expect_stats(_metadata, self->fd, &st0,
 		     (struct delta){ .len = 1, .size = len, .deq = 3 });
-	expect_queue(_metadata, 3, 1, len);
+	expect_queue(_metadata, self->fd, 3, 1, len);
 }
 
 /* The oldest message does not fit: EMSGSIZE, and it stays. */
@@ -1411,11 +1423,12 @@ TEST_F(eq, pop_batch_empty_nonblock)
 	t0 = eq_now_ns();
 	EXPECT_EQ(-EAGAIN, eq_pop_batch(nb, buf, sizeof(buf), 64, 0,
 					NO_TIMEOUT, NULL));
+	/* (A lock-free queue's consumer role goes with its file.) */
+	close(nb);
 	EXPECT_EQ(-EAGAIN, eq_pop_batch(self->fd, buf, sizeof(buf), 64,
 					ELASTICQ_BATCH_NONBLOCK, NO_TIMEOUT,
 					NULL));
 	EXPECT_GT(10000 * EQ_MS, eq_now_ns() - t0);
-	close(nb);
 	expect_unchanged(_metadata, self->fd, &st0);
 }
 
@@ -1543,7 +1556,7 @@ TEST_F(eq, pop_batch_buf_fault)
 	EXPECT_EQ(-EFAULT, eq_pop_batch(self->fd, g, PG, 64, 0, NO_TIMEOUT,
 					NULL));
 	expect_unchanged(_metadata, self->fd, &st0);
-	expect_queue(_metadata, 0, 3, len);
+	expect_queue(_metadata, self->fd, 0, 3, len);
 	munmap(g, 2 * PG);
 }
 
@@ -1570,7 +1583,7 @@ static void pop_into_guard(struct __test_metadata *_metadata, int fd,
 				    &len, 1));
 	expect_stats(_metadata, fd, &st0, (struct delta){
 		.len = 5 - fit, .size = len, .deq = fit });
-	expect_queue(_metadata, fit, 5 - fit, len);
+	expect_queue(_metadata, fd, fit, 5 - fit, len);
 	munmap(g, 2 * PG);
 }
 

@@ -165,6 +165,8 @@ TEST_F(eq, nonblock_read_empty)
 	nb = eq_open(O_NONBLOCK);
 	ASSERT_LE(0, nb);
 	EXPECT_EQ(-EAGAIN, eq_pop(nb, buf, sizeof(buf)));
+	/* (A lock-free queue's consumer role goes with its file.) */
+	close(nb);
 
 	/* O_NONBLOCK set later with fcntl counts too. */
 	fl = fcntl(self->fd, F_GETFL);
@@ -177,14 +179,16 @@ TEST_F(eq, nonblock_read_empty)
 	cfg.pop_timeout_ns = 30000 * EQ_MS;
 	ASSERT_EQ(0, eq_set_config(self->fd, &cfg));
 	t0 = eq_now_ns();
-	EXPECT_EQ(-EAGAIN, eq_pop(nb, buf, sizeof(buf)));
+	EXPECT_EQ(-EAGAIN, eq_pop_nb(self->fd, buf, sizeof(buf)));
 	EXPECT_GT(10000 * EQ_MS, eq_now_ns() - t0);
 
 	/* And a non-blocking write to a queue with room just works. */
+	nb = eq_open(O_NONBLOCK);
+	ASSERT_LE(0, nb);
 	EXPECT_EQ(2, eq_push(nb, "nb", 2));
-	EXPECT_EQ(2, eq_pop(nb, buf, sizeof(buf)));
-	EXPECT_EQ(-EAGAIN, eq_pop(nb, buf, sizeof(buf)));
 	close(nb);
+	EXPECT_EQ(2, eq_pop_nb(self->fd, buf, sizeof(buf)));
+	EXPECT_EQ(-EAGAIN, eq_pop_nb(self->fd, buf, sizeof(buf)));
 }
 
 TEST_F(eq, reader_woken_by_writer)
@@ -459,24 +463,26 @@ FIXTURE_TEARDOWN(full)
 	EQ_FIXTURE_TEARDOWN_BODY;
 }
 
-/* Pop the queue (through a file of its own) and check it holds "F"/@first..@first+@n-1, nothing else. */
-static void expect_contents(struct __test_metadata *_metadata,
+/* Pop the queue (through a file of its own, see eq_reader()) and check it holds "F"/@first..@first+@n-1, nothing else. */
+static void expect_contents(struct __test_metadata *_metadata, int fd,
 			    uint32_t first, uint32_t n, size_t len)
 {
 	static uint8_t got[ELASTICQ_MSG_SIZE_LIMIT];
 	uint32_t i;
+	bool own;
 	int nb;
 
-	nb = eq_open(O_NONBLOCK);
+	nb = eq_reader(fd, &own);
 	ASSERT_LE(0, nb);
 	for (i = first; i < first + n; i++) {
-		ASSERT_EQ(len, eq_pop(nb, got, sizeof(got)));
+		ASSERT_EQ(len, eq_pop_nb(nb, got, sizeof(got)));
 		EXPECT_TRUE(eq_check_fill(got, len, TAG_F, i)) {
 			TH_LOG("message %u wrong", i);
 		}
 	}
-	EXPECT_EQ(-EAGAIN, eq_pop(nb, got, sizeof(got)));
-	close(nb);
+	EXPECT_EQ(-EAGAIN, eq_pop_nb(nb, got, sizeof(got)));
+	if (own)
+		close(nb);
 }
 
 TEST_F(full, nonblock_write_eagain)
@@ -496,7 +502,7 @@ TEST_F(full, nonblock_write_eagain)
 	EXPECT_EQ(st0.enqueued, st.enqueued);
 	EXPECT_EQ(st0.rejected + 2, st.rejected);
 	close(nb);
-	expect_contents(_metadata, 0, variant->n, variant->len);
+	expect_contents(_metadata, self->fd, 0, variant->n, variant->len);
 }
 
 TEST_F(full, writer_woken_by_read)
@@ -520,7 +526,7 @@ TEST_F(full, writer_woken_by_read)
 	ASSERT_EQ(0, eq_wait_exit(pid));
 	self->child[0] = 0;
 	EXPECT_EQ(variant->len, self->rep[0].ret);
-	expect_contents(_metadata, 1, variant->n, variant->len);
+	expect_contents(_metadata, self->fd, 1, variant->n, variant->len);
 }
 
 TEST_F(full, push_timeout)
@@ -551,7 +557,7 @@ TEST_F(full, push_timeout)
 	EXPECT_EQ(variant->n, st.len);
 	EXPECT_EQ(st0.enqueued, st.enqueued);
 	EXPECT_EQ(st0.rejected + i, st.rejected);
-	expect_contents(_metadata, 0, variant->n, variant->len);
+	expect_contents(_metadata, self->fd, 0, variant->n, variant->len);
 }
 
 TEST_F(full, write_eintr)
@@ -574,7 +580,7 @@ TEST_F(full, write_eintr)
 	ASSERT_EQ(0, eq_get_stats(self->fd, &st));
 	EXPECT_EQ(variant->n, st.len);
 	EXPECT_EQ(st0.enqueued, st.enqueued);
-	expect_contents(_metadata, 0, variant->n, variant->len);
+	expect_contents(_metadata, self->fd, 0, variant->n, variant->len);
 }
 
 TEST_F(full, write_sa_restart)
@@ -598,7 +604,7 @@ TEST_F(full, write_sa_restart)
 	ASSERT_EQ(0, eq_wait_exit(pid));
 	self->child[0] = 0;
 	EXPECT_EQ(variant->len, self->rep[0].ret);
-	expect_contents(_metadata, 1, variant->n, variant->len);
+	expect_contents(_metadata, self->fd, 1, variant->n, variant->len);
 }
 
 /* Killable: SIGKILL ends a blocked writer and enqueues nothing. */
@@ -619,7 +625,7 @@ TEST_F(full, write_killed)
 	self->child[0] = 0;
 	ASSERT_EQ(0, eq_get_stats(self->fd, &st));
 	EXPECT_EQ(st0.enqueued, st.enqueued);
-	expect_contents(_metadata, 0, variant->n, variant->len);
+	expect_contents(_metadata, self->fd, 0, variant->n, variant->len);
 }
 
 TEST_F(full, poll_full)

@@ -108,6 +108,40 @@ static inline ssize_t eq_pop(int fd, void *buf, size_t len)
 	return n < 0 ? -errno : n;
 }
 
+/* read(2) that does not block, whatever @fd's O_NONBLOCK says. */
+static inline ssize_t eq_pop_nb(int fd, void *buf, size_t len)
+{
+	int fl = fcntl(fd, F_GETFL);
+	ssize_t n;
+
+	if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK))
+		return -errno;
+	n = eq_pop(fd, buf, len);
+	fcntl(fd, F_SETFL, fl);
+	return n;
+}
+
+/*
+ * A file to check the queue's contents through: a non-blocking file of its
+ * own (*@own true, close it after), or, if the queue is lock-free and
+ * @consumer_fd (or another file) already holds its one consumer role,
+ * @consumer_fd itself; read it with eq_pop_nb().  Return -errno on error.
+ */
+static inline int eq_reader(int consumer_fd, bool *own)
+{
+	int fd = eq_open(O_NONBLOCK);
+
+	*own = false;
+	if (fd < 0)
+		return fd;
+	if (!ioctl(fd, ELASTICQ_IOC_CONSUME, 0)) {
+		*own = true;
+		return fd;
+	}
+	close(fd);
+	return errno == EBUSY ? consumer_fd : -errno;
+}
+
 static inline int eq_get_config(int fd, struct elasticq_config *cfg)
 {
 	memset(cfg, 0, sizeof(*cfg));

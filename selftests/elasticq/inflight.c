@@ -7,7 +7,9 @@
  * outside the queue lock, a message is removed only after it was copied
  * out, a fault leaves it queued (at the head), and nothing is enqueued from
  * a faulting write.  Meanwhile the ring may grow, shrink, be reconfigured or
- * drop messages.
+ * drop messages; not in the lock-free variant, whose one consumer holds its
+ * lock across its copy (producers, stats and GET_CONFIG go on; another file
+ * gets EBUSY).
  */
 #include <pthread.h>
 #include <sys/syscall.h>
@@ -132,23 +134,29 @@ static long stall_join(struct stall *s)
 static uint8_t buf[ELASTICQ_MSG_SIZE_LIMIT];
 static uint8_t content[REGION];
 
-/* Pop everything (non-blocking) and check it is @tag/@seqs, in order. */
-static void expect_queue(struct __test_metadata *_metadata, uint32_t tag,
-			 const uint32_t *seqs, unsigned int n, size_t len)
+/*
+ * Pop everything (non-blocking, see eq_reader() for @fd) and check it is
+ * @tag/@seqs, in order.
+ */
+static void expect_queue(struct __test_metadata *_metadata, int fd,
+			 uint32_t tag, const uint32_t *seqs, unsigned int n,
+			 size_t len)
 {
 	unsigned int i;
+	bool own;
 	int nb;
 
-	nb = eq_open(O_NONBLOCK);
+	nb = eq_reader(fd, &own);
 	ASSERT_LE(0, nb);
 	for (i = 0; i < n; i++) {
-		ASSERT_EQ(len, eq_pop(nb, buf, sizeof(buf)));
+		ASSERT_EQ(len, eq_pop_nb(nb, buf, sizeof(buf)));
 		EXPECT_TRUE(eq_check_fill(buf, len, tag, seqs[i])) {
 			TH_LOG("position %u: expected message %u", i, seqs[i]);
 		}
 	}
-	EXPECT_EQ(-EAGAIN, eq_pop(nb, buf, sizeof(buf)));
-	close(nb);
+	EXPECT_EQ(-EAGAIN, eq_pop_nb(nb, buf, sizeof(buf)));
+	if (own)
+		close(nb);
 }
 
 /* An empty queue gets these bounds with its ring at exactly @initial. */
@@ -179,6 +187,8 @@ static void set_caps(struct __test_metadata *_metadata, int fd, uint32_t min,
 TEST_F(eq, read_stalled_queue_not_locked)
 {
 	struct elasticq_stats st0, st;
+	struct elasticq_config cfg;
+	bool lf = eq_lockfree();
 	struct stall s;
 	int nb;
 
@@ -193,9 +203,15 @@ TEST_F(eq, read_stalled_queue_not_locked)
 	ASSERT_EQ(0, eq_push_n(self->fd, T, 2, 1, 100));
 	nb = eq_open(O_NONBLOCK);
 	ASSERT_LE(0, nb);
-	/* Another consumer gets the next message. */
-	ASSERT_EQ(100, eq_pop(nb, buf, sizeof(buf)));
-	EXPECT_TRUE(eq_check_fill(buf, 100, T, 1));
+	if (lf) {
+		/* One consumer: another file is refused. */
+		EXPECT_EQ(-EBUSY, eq_pop(nb, buf, sizeof(buf)));
+		ASSERT_EQ(0, eq_get_config(nb, &cfg));
+	} else {
+		/* Another consumer gets the next message. */
+		ASSERT_EQ(100, eq_pop(nb, buf, sizeof(buf)));
+		EXPECT_TRUE(eq_check_fill(buf, 100, T, 1));
+	}
 	close(nb);
 	EXPECT_EQ(0, s.done);
 
@@ -204,10 +220,15 @@ TEST_F(eq, read_stalled_queue_not_locked)
 	ASSERT_EQ(100, stall_join(&s));
 	/* stall_join() unmapped the buffer: check it through a copy. */
 	ASSERT_EQ(0, eq_get_stats(self->fd, &st));
-	EXPECT_EQ(1, st.len);
-	EXPECT_EQ(100, st.bytes);
-	EXPECT_EQ(st0.dequeued + 2, st.dequeued);
-	expect_queue(_metadata, T, (const uint32_t[]){ 2 }, 1, 100);
+	EXPECT_EQ(lf ? 2 : 1, st.len);
+	EXPECT_EQ(lf ? 200 : 100, st.bytes);
+	EXPECT_EQ(st0.dequeued + (lf ? 1 : 2), st.dequeued);
+	if (lf)
+		expect_queue(_metadata, self->fd, T,
+			     (const uint32_t[]){ 1, 2 }, 2, 100);
+	else
+		expect_queue(_metadata, self->fd, T,
+			     (const uint32_t[]){ 2 }, 1, 100);
 }
 
 /* The stalled reader receives the right bytes. */
@@ -243,6 +264,8 @@ TEST_F(eq, read_fault_after_grow_and_shrink)
 	struct stall s;
 	uint32_t i;
 
+	if (eq_lockfree())
+		SKIP(return, "lock-free: no resize during the consumer's copy");
 	set_caps(_metadata, self->fd, 1, 2, 64, ELASTICQ_FULL_BLOCK);
 	ASSERT_EQ(0, eq_push_n(self->fd, T, 0, 2, 100));
 	ASSERT_EQ(0, eq_get_stats(self->fd, &st0));
@@ -270,7 +293,7 @@ TEST_F(eq, read_fault_after_grow_and_shrink)
 	EXPECT_EQ(4, st.len);
 	EXPECT_EQ(400, st.bytes);
 	EXPECT_EQ(st0.dequeued + 6, st.dequeued);
-	expect_queue(_metadata, T, rest, 4, 100);
+	expect_queue(_metadata, self->fd, T, rest, 4, 100);
 }
 
 /* Reconfiguration counts the taken message, and the fault finds room. */
@@ -281,6 +304,8 @@ TEST_F(eq, read_fault_after_config_resize)
 	struct elasticq_stats st;
 	struct stall s;
 
+	if (eq_lockfree())
+		SKIP(return, "lock-free: no resize during the consumer's copy");
 	set_caps(_metadata, self->fd, 1, 4, 4, ELASTICQ_FULL_BLOCK);
 	ASSERT_EQ(0, eq_push_n(self->fd, T, 0, 3, 100));
 	ASSERT_EQ(0, stall_start(&s, self->fd, false, 4096));
@@ -305,7 +330,7 @@ TEST_F(eq, read_fault_after_config_resize)
 	EXPECT_EQ(3, st.len);
 	EXPECT_EQ(3, st.capacity);
 	EXPECT_EQ(300, st.bytes);
-	expect_queue(_metadata, T, all, 3, 100);
+	expect_queue(_metadata, self->fd, T, all, 3, 100);
 }
 
 /* Drop-oldest drops queued messages, never the one being copied out. */
@@ -315,6 +340,8 @@ TEST_F(eq, read_stalled_with_drop_oldest)
 	struct elasticq_stats st0, st;
 	struct stall s;
 
+	if (eq_lockfree())
+		SKIP(return, "lock-free: no drop-oldest policy");
 	set_caps(_metadata, self->fd, 1, 4, 4, ELASTICQ_FULL_DROP_OLDEST);
 	ASSERT_EQ(0, eq_push_n(self->fd, T, 0, 4, 100));
 	ASSERT_EQ(0, eq_get_stats(self->fd, &st0));
@@ -331,7 +358,7 @@ TEST_F(eq, read_stalled_with_drop_oldest)
 		usleep(1000);
 	EXPECT_TRUE(eq_check_fill(s.addr, 100, T, 0));
 	ASSERT_EQ(100, stall_join(&s));
-	expect_queue(_metadata, T, rest, 3, 100);
+	expect_queue(_metadata, self->fd, T, rest, 3, 100);
 }
 
 /*
@@ -349,6 +376,8 @@ TEST_F(eq, drop_oldest_writer_woken_by_failed_read)
 	pid_t pid;
 	int nb;
 
+	if (eq_lockfree())
+		SKIP(return, "lock-free: no drop-oldest policy");
 	set_caps(_metadata, self->fd, 1, 1, 1, ELASTICQ_FULL_DROP_OLDEST);
 	ASSERT_EQ(0, eq_get_config(self->fd, &cfg));
 	cfg.push_timeout_ns = 5000 * EQ_MS;
@@ -387,7 +416,7 @@ TEST_F(eq, drop_oldest_writer_woken_by_failed_read)
 	EXPECT_GT(2500 * EQ_MS, rep->elapsed_ns - t0);
 	ASSERT_EQ(0, eq_get_stats(self->fd, &st));
 	EXPECT_EQ(st0.dropped + 1, st.dropped);
-	expect_queue(_metadata, T, (const uint32_t[]){ 1 }, 1, 100);
+	expect_queue(_metadata, self->fd, T, (const uint32_t[]){ 1 }, 1, 100);
 }
 
 /* A write stuck copying in holds no lock and is not queued yet. */
@@ -410,7 +439,7 @@ TEST_F(eq, write_stalled_queue_not_locked)
 	ASSERT_EQ(0, eq_get_stats(self->fd, &st));
 	EXPECT_EQ(1, st.len);
 	EXPECT_EQ(st0.enqueued + 2, st.enqueued);
-	expect_queue(_metadata, T, (const uint32_t[]){ 77 }, 1, 300);
+	expect_queue(_metadata, self->fd, T, (const uint32_t[]){ 77 }, 1, 300);
 }
 
 /* A write whose copy faults enqueues nothing. */
@@ -429,7 +458,7 @@ TEST_F(eq, write_fault_enqueues_nothing)
 	EXPECT_EQ(100, st.bytes);
 	EXPECT_EQ(st0.enqueued, st.enqueued);
 	EXPECT_EQ(st0.mem_bytes, st.mem_bytes);
-	expect_queue(_metadata, T, (const uint32_t[]){ 0 }, 1, 100);
+	expect_queue(_metadata, self->fd, T, (const uint32_t[]){ 0 }, 1, 100);
 }
 
 TEST_HARNESS_MAIN

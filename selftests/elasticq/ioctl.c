@@ -72,7 +72,7 @@ TEST_F(eq, get_config_and_stats)
 	EXPECT_EQ(0, memcmp(&cfg, &load, sizeof(cfg)));
 	EXPECT_EQ(ELASTICQ_TIMEOUT_NONE, cfg.push_timeout_ns);
 	EXPECT_EQ(ELASTICQ_TIMEOUT_NONE, cfg.pop_timeout_ns);
-	EXPECT_EQ(ELASTICQ_VARIANT_LOCKED, cfg.variant);
+	EXPECT_EQ(eq_variant(), cfg.variant);
 	for (i = 0; i < 4; i++)
 		EXPECT_EQ(0, cfg.reserved[i]);
 
@@ -144,7 +144,7 @@ static const struct mutation invalid[] = {
 	MUT1("max_bytes 0", max_bytes, 0),
 	MUT1("max_bytes > max_queue_bytes", max_bytes, (64ULL << 20) + 1),
 	MUT1("max_bytes ~0", max_bytes, ~0ULL),
-	MUT1("variant 1", variant, 1),
+	MUT1("variant 2", variant, ELASTICQ_VARIANT_LOCKFREE + 1),
 	MUT1("variant ~0", variant, 0xffffffff),
 	MUT1("full_policy 3", full_policy, 3),
 	MUT1("full_policy ~0", full_policy, 0xffffffff),
@@ -198,6 +198,13 @@ TEST_F(eq, config_validation)
 	for (i = 0; i < sizeof(valid) / sizeof(valid[0]); i++) {
 		cfg = base;
 		mutate(&cfg, &valid[i]);
+		if (eq_lockfree() &&
+		    cfg.full_policy == ELASTICQ_FULL_DROP_OLDEST) {
+			/* Not with the lock-free variant. */
+			EXPECT_EQ(-EINVAL, eq_set_config_raw(self->fd, &cfg));
+			expect_config(_metadata, self->fd, &base);
+			continue;
+		}
 		EXPECT_EQ(0, eq_set_config_raw(self->fd, &cfg)) {
 			TH_LOG("valid config refused: %s", valid[i].name);
 		}
@@ -428,9 +435,10 @@ TEST_F(eq, variant_change)
 	struct elasticq_config base, cfg;
 
 	ASSERT_EQ(0, eq_get_config(self->fd, &base));
-	ASSERT_EQ(ELASTICQ_VARIANT_LOCKED, base.variant);
+	ASSERT_EQ(eq_variant(), base.variant);
 	cfg = base;
-	cfg.variant = ELASTICQ_VARIANT_LOCKED + 1;
+	cfg.variant = base.variant == ELASTICQ_VARIANT_LOCKED ?
+		      ELASTICQ_VARIANT_LOCKFREE : ELASTICQ_VARIANT_LOCKED;
 	EXPECT_EQ(-EINVAL, eq_set_config(self->fd, &cfg));
 	expect_config(_metadata, self->fd, &base);
 }
@@ -792,6 +800,8 @@ TEST_F(eq, policy_drop_oldest)
 	uint32_t i;
 	int nb;
 
+	if (eq_lockfree())
+		SKIP(return, "lock-free: no drop-oldest policy");
 	small_queue(_metadata, self->fd, ELASTICQ_FULL_DROP_OLDEST, 0);
 	ASSERT_EQ(0, eq_get_stats(self->fd, &st0));
 	ASSERT_EQ(0, eq_push_n(self->fd, 7, 0, 6, 16));
@@ -824,6 +834,8 @@ TEST_F(eq, policy_drop_oldest_bytes)
 {
 	struct elasticq_stats st0, st;
 
+	if (eq_lockfree())
+		SKIP(return, "lock-free: no drop-oldest policy");
 	small_queue(_metadata, self->fd, ELASTICQ_FULL_DROP_OLDEST, 100);
 	ASSERT_EQ(0, eq_get_stats(self->fd, &st0));
 	memset(buf, 'a', 60);

@@ -90,9 +90,9 @@ TEST_F(lf, consumer_is_exclusive)
 	ASSERT_LE(0, a);
 	ASSERT_LE(0, b);
 	ASSERT_EQ(3, eq_push(b, "one", 3));		/* b produces */
-	ASSERT_EQ(0, ioctl(a, ELASTICQ_IOC_CONSUME));
-	ASSERT_EQ(0, ioctl(a, ELASTICQ_IOC_CONSUME));	/* again: fine */
-	EXPECT_EQ(-1, ioctl(b, ELASTICQ_IOC_CONSUME));
+	ASSERT_EQ(0, ioctl(a, ELASTICQ_IOC_CONSUME, 0));
+	ASSERT_EQ(0, ioctl(a, ELASTICQ_IOC_CONSUME, 0));	/* again: fine */
+	EXPECT_EQ(-1, ioctl(b, ELASTICQ_IOC_CONSUME, 0));
 	EXPECT_EQ(EBUSY, errno);
 	EXPECT_EQ(-EBUSY, eq_pop(b, buf, sizeof(buf)));
 	EXPECT_EQ(-EBUSY, eq_pop_batch(b, frames, sizeof(frames), 4,
@@ -318,7 +318,7 @@ TEST_F_TIMEOUT(lf, four_producers_a_million_each, 3000)
 	ASSERT_NE(NULL, name);
 	c = lf_open(name, 0);
 	ASSERT_LE(0, c);
-	ASSERT_EQ(0, ioctl(c, ELASTICQ_IOC_CONSUME));
+	ASSERT_EQ(0, ioctl(c, ELASTICQ_IOC_CONSUME, 0));
 	for (i = 0; i < BIG_PROD; i++) {
 		pids[i] = fork();
 		ASSERT_LE(0, pids[i]);

@@ -86,11 +86,16 @@ static inline bool rm_valid(const struct elasticq_config *c)
 		return false;
 	if (c->max_bytes == 0)
 		return false;
-	if (c->variant != ELASTICQ_VARIANT_LOCKED)
+	if (c->variant != ELASTICQ_VARIANT_LOCKED &&
+	    c->variant != ELASTICQ_VARIANT_LOCKFREE)
 		return false;
 	if (c->full_policy != ELASTICQ_FULL_BLOCK &&
 	    c->full_policy != ELASTICQ_FULL_REJECT &&
 	    c->full_policy != ELASTICQ_FULL_DROP_OLDEST)
+		return false;
+	/* uapi: the lock-free variant has no drop-oldest policy */
+	if (c->variant == ELASTICQ_VARIANT_LOCKFREE &&
+	    c->full_policy == ELASTICQ_FULL_DROP_OLDEST)
 		return false;
 	return true;
 }
