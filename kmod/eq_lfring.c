@@ -36,9 +36,9 @@
  *
  * Why this and not the alternatives: a per-slot sequence number is what
  * makes a reserved-but-unwritten slot visible as such, with one CAS per
- * push and no CAS for the single consumer; a chain of rings (at most two
- * at once) instead of copying keeps producers in flight during a resize
- * harmless without making them wait; and kernel RCU is exactly the
+ * push and no CAS for the single consumer; a chain of rings instead of
+ * copying keeps producers in flight during a resize harmless without
+ * making them wait; and kernel RCU is exactly the
  * "nobody still looks at it" guarantee the old ring's memory needs.
  * tla+/ElasticMPSC.tla models these steps.
  *
