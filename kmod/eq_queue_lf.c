@@ -205,7 +205,12 @@ void eq_lfqueue_finish(struct eq_queue *q, struct eq_msg **msgs, u32 taken,
 		eq_msg_free(msgs[i]);
 	if (delivered)
 		eq_lf_wake(&q->writers, EPOLLOUT | EPOLLWRNORM);
-	if (delivered < taken)
+	/*
+	 * Another task of the consumer's file may have gone to sleep while
+	 * this one held the lock and moved the head (its look at the head
+	 * then proves nothing): what is left is for it.
+	 */
+	if (eq_lfq_has_message(&q->lfq))
 		eq_lf_wake(&q->readers, EPOLLIN | EPOLLRDNORM);
 }
 

@@ -930,7 +930,7 @@ static const struct cfg_mut cfg_invalid[] = {
 	CMUT1("max_msg_size above limit", max_msg_size,
 	      ELASTICQ_MSG_SIZE_LIMIT + 1),
 	CMUT1("max_bytes 0", max_bytes, 0),
-	CMUT1("variant 1", variant, 1),
+	CMUT1("variant 2", variant, ELASTICQ_VARIANT_LOCKFREE + 1),
 	CMUT1("full_policy 3", full_policy, 3),
 	CMUT1("reserved[0]", reserved[0], 1),
 	CMUT1("reserved[3]", reserved[3], 1ULL << 63),
