@@ -564,21 +564,24 @@ bool eq_lfq_has_room(struct eq_lfq *q, size_t len)
 }
 
 /**
- * eq_lfq_can_grow() - lockless hint: is the producers' ring below
- * max_capacity?
+ * eq_lfq_needs_growth() - lockless hint: is the queue at the producers'
+ * ring's capacity, below max_capacity?
  * @q: the queue
  *
- * Return: true if eq_lfq_grow_if_wanted() could grow it.
+ * Then a push fails until the ring grows, and eq_lfq_grow_if_wanted()
+ * could grow it.
+ *
+ * Return: true if so.
  */
-bool eq_lfq_can_grow(struct eq_lfq *q)
+bool eq_lfq_needs_growth(struct eq_lfq *q)
 {
-	bool ret;
+	u64 queued = atomic64_read(&q->len);
+	u32 capacity;
 
 	rcu_read_lock();
-	ret = rcu_dereference(q->prod)->capacity <
-	      READ_ONCE(q->cfg.max_capacity);
+	capacity = rcu_dereference(q->prod)->capacity;
 	rcu_read_unlock();
-	return ret;
+	return queued >= capacity && capacity < READ_ONCE(q->cfg.max_capacity);
 }
 
 /**

@@ -137,6 +137,6 @@ u32 eq_lfq_capacity(struct eq_lfq *q);
 void eq_lfq_get_stats(struct eq_lfq *q, struct elasticq_stats *st);
 bool eq_lfq_has_message(struct eq_lfq *q);
 bool eq_lfq_has_room(struct eq_lfq *q, size_t len);
-bool eq_lfq_can_grow(struct eq_lfq *q);
+bool eq_lfq_needs_growth(struct eq_lfq *q);
 
 #endif /* _EQ_LFRING_H */

@@ -46,20 +46,24 @@ static void eq_lf_consumer_unlock(struct eq_queue *q)
 /* Lockless hint: a producer could grow the ring right now. */
 static bool eq_lf_may_grow(struct eq_queue *q)
 {
-	return atomic_read(&q->lfq.grow_wanted) && eq_lfq_can_grow(&q->lfq) &&
+	return eq_lfq_needs_growth(&q->lfq) &&
 	       !mutex_is_locked(&q->consumer_lock);
 }
 
 /*
- * A producer found the ring full: grow it if nobody holds the consumer
- * side.  Return: 1 if grown, 0 if not (yet), -ENOMEM or -ENOBUFS.
+ * A producer's push failed: if the queue is at the ring's capacity below
+ * max_capacity, grow it, unless somebody holds the consumer side (who
+ * then grows it before letting go).  Return: 1 if grown, 0 if not,
+ * -ENOMEM or -ENOBUFS.
  */
 static int eq_lf_try_grow(struct eq_queue *q)
 {
 	int ret;
 
-	if (!atomic_read(&q->lfq.grow_wanted) || !eq_lfq_can_grow(&q->lfq) ||
-	    !mutex_trylock(&q->consumer_lock))
+	if (!eq_lfq_needs_growth(&q->lfq))
+		return 0;
+	atomic_set(&q->lfq.grow_wanted, 1);
+	if (!mutex_trylock(&q->consumer_lock))
 		return 0;
 	ret = eq_lfq_grow_if_wanted(&q->lfq);
 	mutex_unlock(&q->consumer_lock);

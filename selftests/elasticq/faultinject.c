@@ -380,27 +380,29 @@ static bool fi_popped(const void *buf, ssize_t n)
 
 /*
  * Pop everything the model says is queued, checking content and order,
- * then check that nothing else is queued.
+ * then check that nothing else is queued (through a file of its own, or
+ * @consumer_fd, see eq_reader()).
  */
-static void fi_check_all(struct __test_metadata *_metadata)
+static void fi_check_all(struct __test_metadata *_metadata, int consumer_fd)
 {
+	bool own;
 	ssize_t n;
 	int fd;
 
-	fd = eq_open(O_NONBLOCK);
+	fd = eq_reader(consumer_fd, &own);
 	ASSERT_LE(0, fd);
 	while (m_first != m_next) {
 		uint32_t want = m_first;
 
-		n = eq_pop(fd, fi_rbuf, sizeof(fi_rbuf));
-		EXPECT_TRUE(fi_popped(fi_rbuf, n)) {
+		n = eq_pop_nb(fd, fi_rbuf, sizeof(fi_rbuf));
+		ASSERT_TRUE(fi_popped(fi_rbuf, n)) {
 			TH_LOG("message %u: read %zd (want %u bytes)", want,
 			       n, m_len[want % FI_MAX_SEQ]);
-			break;
 		}
 	}
-	EXPECT_EQ(-EAGAIN, eq_pop(fd, fi_rbuf, sizeof(fi_rbuf)));
-	close(fd);
+	EXPECT_EQ(-EAGAIN, eq_pop_nb(fd, fi_rbuf, sizeof(fi_rbuf)));
+	if (own)
+		close(fd);
 }
 
 static long fi_module_refcnt(void)
@@ -644,7 +646,7 @@ static long fi_call(struct __test_metadata *_metadata, FIXTURE_DATA(fi) *self,
 static void fi_finish(struct __test_metadata *_metadata, FIXTURE_DATA(fi) *self)
 {
 	ASSERT_EQ(0, fi_push_n(self->fd, 2));
-	fi_check_all(_metadata);
+	fi_check_all(_metadata, self->fd);
 }
 
 /* A write whose message cannot be allocated: ENOMEM, nothing queued. */
@@ -703,7 +705,7 @@ static void fi_sweep_grow(struct __test_metadata *_metadata,
 	for (nth = 1; nth < 2000; nth++) {
 		ASSERT_EQ(0, eq_get_stats(self->fd, &st0));
 		if (st0.len != filler || st0.capacity != filler) {
-			fi_check_all(_metadata);
+			fi_check_all(_metadata, self->fd);
 			ASSERT_EQ(0, fi_install(self->fd, &self->cfg));
 			ASSERT_EQ(0, fi_push_n(self->fd, filler));
 			ASSERT_EQ(0, eq_get_stats(self->fd, &st0));
@@ -1116,7 +1118,7 @@ TEST_F_TIMEOUT(fi, read_every_allocation, 600)
 		ASSERT_EQ(0, eq_get_stats(self->fd, &st0));
 		if (st0.capacity != 2048 || st0.len < 400) {
 			/* Again: 513 queued, one pop from the 25% mark. */
-			fi_check_all(_metadata);
+			fi_check_all(_metadata, self->fd);
 			ASSERT_EQ(0, fi_install(self->fd, &self->cfg));
 			ASSERT_EQ(0, fi_push_n(self->fd, 513));
 			ASSERT_EQ(0, eq_get_stats(self->fd, &st0));
@@ -1385,7 +1387,7 @@ TEST_F_TIMEOUT(fi, push_batch_enomem_every_allocation, 600)
 			TH_LOG("allocation %u: %ld pushed", nth, ret);
 		}
 		/* Read back and empty: the next batch must not find it full. */
-		fi_check_all(_metadata);
+		fi_check_all(_metadata, self->fd);
 	}
 	ASSERT_FALSE(injected);
 	TH_LOG("push batch: %u allocations, %u stopped by ENOMEM", nth - 2,
