@@ -124,8 +124,7 @@ int eq_lfq_init(struct eq_lfq *q, const struct elasticq_config *cfg,
 	struct eq_lf_ring *r;
 
 	memset(q, 0, sizeof(*q));
-	q->cfg = *cfg;
-	q->cfg.size = sizeof(q->cfg);
+	eq_config_store(&q->cfg, cfg);
 	q->budget = budget;
 	r = eq_lf_ring_alloc(q, cfg->initial_capacity, first_pos);
 	if (IS_ERR(r))
@@ -610,16 +609,6 @@ int eq_lfq_set_config(struct eq_lfq *q, const struct elasticq_config *cfg)
 		if (ret)
 			return ret;
 	}
-	/* Producers read these fields with READ_ONCE. */
-	WRITE_ONCE(q->cfg.initial_capacity, cfg->initial_capacity);
-	WRITE_ONCE(q->cfg.min_capacity, cfg->min_capacity);
-	WRITE_ONCE(q->cfg.max_capacity, cfg->max_capacity);
-	WRITE_ONCE(q->cfg.growth_pct, cfg->growth_pct);
-	WRITE_ONCE(q->cfg.shrink_pct, cfg->shrink_pct);
-	WRITE_ONCE(q->cfg.max_msg_size, cfg->max_msg_size);
-	WRITE_ONCE(q->cfg.max_bytes, cfg->max_bytes);
-	WRITE_ONCE(q->cfg.push_timeout_ns, cfg->push_timeout_ns);
-	WRITE_ONCE(q->cfg.pop_timeout_ns, cfg->pop_timeout_ns);
-	WRITE_ONCE(q->cfg.full_policy, cfg->full_policy);
+	eq_config_store(&q->cfg, cfg);
 	return 0;
 }

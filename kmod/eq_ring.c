@@ -219,27 +219,31 @@ static void eq_ring_maybe_shrink(struct eq_ring *r)
 		r->shrinks++;
 }
 
-/*
- * Field by field: the fields the lockless hints read are published with
- * WRITE_ONCE, which a plain struct copy would not do.
+/**
+ * eq_config_store() - copy a configuration into a live queue's
+ * @dst: the queue's configuration
+ * @src: a configuration that passed eq_config_validate()
+ *
+ * Field by field: the fields producers and the lockless hints read are
+ * published with WRITE_ONCE, which a plain struct copy would not do.
  */
-static void eq_ring_store_config(struct eq_ring *r,
-				 const struct elasticq_config *cfg)
+void eq_config_store(struct elasticq_config *dst,
+		     const struct elasticq_config *src)
 {
-	r->cfg.size = sizeof(r->cfg);
-	r->cfg.flags = cfg->flags;
-	r->cfg.initial_capacity = cfg->initial_capacity;
-	r->cfg.min_capacity = cfg->min_capacity;
-	r->cfg.growth_pct = cfg->growth_pct;
-	r->cfg.shrink_pct = cfg->shrink_pct;
-	r->cfg.variant = cfg->variant;
-	memcpy(r->cfg.reserved, cfg->reserved, sizeof(r->cfg.reserved));
-	WRITE_ONCE(r->cfg.max_capacity, cfg->max_capacity);
-	WRITE_ONCE(r->cfg.max_bytes, cfg->max_bytes);
-	WRITE_ONCE(r->cfg.max_msg_size, cfg->max_msg_size);
-	WRITE_ONCE(r->cfg.full_policy, cfg->full_policy);
-	WRITE_ONCE(r->cfg.push_timeout_ns, cfg->push_timeout_ns);
-	WRITE_ONCE(r->cfg.pop_timeout_ns, cfg->pop_timeout_ns);
+	dst->size = sizeof(*dst);
+	dst->flags = src->flags;
+	dst->initial_capacity = src->initial_capacity;
+	dst->min_capacity = src->min_capacity;
+	dst->growth_pct = src->growth_pct;
+	dst->shrink_pct = src->shrink_pct;
+	dst->variant = src->variant;
+	memcpy(dst->reserved, src->reserved, sizeof(dst->reserved));
+	WRITE_ONCE(dst->max_capacity, src->max_capacity);
+	WRITE_ONCE(dst->max_bytes, src->max_bytes);
+	WRITE_ONCE(dst->max_msg_size, src->max_msg_size);
+	WRITE_ONCE(dst->full_policy, src->full_policy);
+	WRITE_ONCE(dst->push_timeout_ns, src->push_timeout_ns);
+	WRITE_ONCE(dst->pop_timeout_ns, src->pop_timeout_ns);
 }
 
 /**
@@ -265,7 +269,7 @@ int eq_ring_init(struct eq_ring *r, const struct elasticq_config *cfg,
 		return -ENOMEM;
 	}
 	mutex_init(&r->lock);
-	eq_ring_store_config(r, cfg);
+	eq_config_store(&r->cfg, cfg);
 	r->capacity = cfg->initial_capacity;
 	return 0;
 }
@@ -511,7 +515,7 @@ int eq_ring_set_config(struct eq_ring *r, const struct elasticq_config *cfg)
 		if (ret)
 			return ret;
 	}
-	eq_ring_store_config(r, cfg);
+	eq_config_store(&r->cfg, cfg);
 	return 0;
 }
 

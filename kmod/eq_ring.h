@@ -80,6 +80,8 @@ struct eq_ring {
 };
 
 int eq_config_validate(const struct elasticq_config *cfg);
+void eq_config_store(struct elasticq_config *dst,
+		     const struct elasticq_config *src);
 
 bool eq_budget_charge(struct eq_mem_budget *b, u64 bytes);
 void eq_budget_uncharge(struct eq_mem_budget *b, u64 bytes);

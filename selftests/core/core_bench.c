@@ -5,7 +5,7 @@
  *
  * Three workloads per variant, N messages of 16 bytes each, allocated by
  * the producer and freed by the consumer as in the module:
- *   1x1 alt   one thread: push one, pop one (enqueue + dequeue latency)
+ *   1T-alt    one thread: push one, pop one (enqueue + dequeue latency)
  *   1P/1C     one producer thread, one consumer thread
  *   4P/1C     four producer threads, one consumer thread
  * Producers that find the queue full yield and retry; the consumer spins
@@ -220,7 +220,7 @@ static void run_alternating(enum variant v, const char *name, u64 n)
 		b.bad += got != i;
 		eq_msg_free(m);
 	}
-	report(name, "1x1 alt", n, now_ns() - t0, &b);
+	report(name, "1T-alt", n, now_ns() - t0, &b);
 	bench_fini(&b);
 }
 

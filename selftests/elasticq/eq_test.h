@@ -171,6 +171,35 @@ static inline int eq_get_stats(int fd, struct elasticq_stats *st)
 	return ioctl(fd, ELASTICQ_IOC_GET_STATS, st) ? -errno : 0;
 }
 
+/*
+ * Read a whole text file (/proc/elasticq, a sysfs value) into @buf and
+ * NUL-terminate it.  Return its length, or -errno (-EFBIG if it does not
+ * fit).
+ */
+static inline long eq_read_text(const char *path, char *buf, size_t size)
+{
+	long len = 0;
+	ssize_t n;
+	int fd;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	do {
+		n = read(fd, buf + len, size - 1 - len);
+		if (n > 0)
+			len += n;
+	} while (n > 0 && len < (long)size - 1);
+	if (n < 0)
+		len = -errno;
+	else if (n > 0)
+		len = -EFBIG;
+	close(fd);
+	if (len >= 0)
+		buf[len] = '\0';
+	return len;
+}
+
 static inline bool eq_module_loaded(void)
 {
 	return access(EQ_SYSFS_MODULE, F_OK) == 0;

@@ -2295,18 +2295,7 @@ enum { PV_LEN, PV_CAP, PV_BYTES, PV_MEM, PV_HW, PV_ENQ, PV_DEQ, PV_DROP };
 /* Read the whole table into @buf (NUL-terminated); bytes or -errno. */
 static long proc_read(char *buf, size_t size)
 {
-	size_t n = 0;
-	long r = 0;
-	int fd = open(PROC_EQ, O_RDONLY | O_CLOEXEC);
-
-	if (fd < 0)
-		return -errno;
-	while (n < size - 1 && (r = read(fd, buf + n, size - 1 - n)) > 0)
-		n += r;
-	r = r < 0 ? -errno : n == size - 1 ? -EFBIG : (long)n;
-	close(fd);
-	buf[n] = '\0';
-	return r;
+	return eq_read_text(PROC_EQ, buf, size);
 }
 
 static bool decimal(const char *s, uint64_t *v)

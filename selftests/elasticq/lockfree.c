@@ -225,18 +225,11 @@ TEST_F(lf, proc_names_the_variant)
 	struct elasticq_config cfg;
 	const char *name;
 	char *line;
-	ssize_t n;
-	int fd;
 
 	lf_config(&cfg);
 	name = lf_create(_metadata, self, &cfg);
 	ASSERT_NE(NULL, name);
-	fd = open("/proc/elasticq", O_RDONLY | O_CLOEXEC);
-	ASSERT_LE(0, fd);
-	n = read(fd, table, sizeof(table) - 1);
-	close(fd);
-	ASSERT_LT(0, n);
-	table[n] = '\0';
+	ASSERT_LT(0, eq_read_text("/proc/elasticq", table, sizeof(table)));
 	line = strstr(table, name);
 	ASSERT_NE(NULL, line);
 	*strchrnul(line, '\n') = '\0';

@@ -152,7 +152,6 @@ TEST_F_TIMEOUT(mod, unload_with_named_queues, 120)
 	static const char *const names[] = { "mod.a", "mod.b", "mod.gone" };
 	char table[8192];
 	unsigned int i;
-	ssize_t n;
 	int fd;
 
 	NEED_KO();
@@ -176,12 +175,7 @@ TEST_F_TIMEOUT(mod, unload_with_named_queues, 120)
 		if (fd >= 0)
 			close(fd);
 	}
-	fd = open("/proc/elasticq", O_RDONLY | O_CLOEXEC);
-	ASSERT_LE(0, fd);
-	n = read(fd, table, sizeof(table) - 1);
-	close(fd);
-	ASSERT_LT(0, n);
-	table[n] = '\0';
+	ASSERT_LT(0, eq_read_text("/proc/elasticq", table, sizeof(table)));
 	EXPECT_EQ(NULL, strstr(table, "mod.")) {
 		TH_LOG("%s", table);
 	}

@@ -67,23 +67,7 @@ static char proc_buf[1 << 20];
 /* Read the whole table into proc_buf; its length or -errno. */
 static long proc_read(void)
 {
-	long len = 0;
-	ssize_t n;
-	int fd;
-
-	fd = open(PROC_PATH, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	do {
-		n = read(fd, proc_buf + len, sizeof(proc_buf) - 1 - len);
-		if (n > 0)
-			len += n;
-	} while (n > 0 && len < (long)sizeof(proc_buf) - 1);
-	close(fd);
-	if (n < 0)
-		return -errno;
-	proc_buf[len] = '\0';
-	return len;
+	return eq_read_text(PROC_PATH, proc_buf, sizeof(proc_buf));
 }
 
 /* Split @line at runs of spaces, in place; the number of tokens. */
