@@ -64,7 +64,8 @@ UNIT_TESTS := ring_test lfring_test
 unit: $(foreach t,$(UNIT_TESTS),$(BUILD)/core/$(t) $(BUILD)/core/$(t)_tsan)
 
 UNIT_DEPS := $(UNIT_SRCS) kmod/eq_ring.h kmod/eq_lfring.h \
-	$(wildcard selftests/core/shim/*.h selftests/core/shim/*/*.h) \
+	$(wildcard selftests/core/*.h selftests/core/shim/*.h \
+		selftests/core/shim/*/*.h) \
 	uapi/linux/elasticq.h
 UNIT_CC = $(CC) -std=gnu11 -O1 -g -Wall -Wextra -Werror -D_GNU_SOURCE \
 	-Iselftests/core/shim -Iuapi -Ikmod -I$(KSFT) -o $@ \

@@ -25,6 +25,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "core_cfg.h"
 #include "eq_lfring.h"
 #include "eq_ring.h"
 
@@ -51,22 +52,9 @@ struct producer_arg {
 
 static struct elasticq_config bench_cfg(enum variant v)
 {
-	struct elasticq_config c;
-
-	memset(&c, 0, sizeof(c));
-	c.size = sizeof(c);
-	c.initial_capacity = 1024;
-	c.min_capacity = 1024;
-	c.max_capacity = 65536;
-	c.growth_pct = 200;
-	c.shrink_pct = 25;
-	c.max_msg_size = 4096;
-	c.max_bytes = 1ULL << 30;
-	c.push_timeout_ns = ELASTICQ_TIMEOUT_NONE;
-	c.pop_timeout_ns = ELASTICQ_TIMEOUT_NONE;
-	c.variant = v == LOCKFREE ? ELASTICQ_VARIANT_LOCKFREE :
-				    ELASTICQ_VARIANT_LOCKED;
-	return c;
+	return eq_core_cfg(1024, 1024, 65536,
+			   v == LOCKFREE ? ELASTICQ_VARIANT_LOCKFREE :
+					   ELASTICQ_VARIANT_LOCKED);
 }
 
 static u64 now_ns(void)

@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "core_cfg.h"
 #include "eq_lfring.h"
 
 #pragma GCC diagnostic ignored "-Wsign-compare"
@@ -25,21 +26,7 @@
 
 static struct elasticq_config cfg(u32 min, u32 init, u32 max)
 {
-	struct elasticq_config c;
-
-	memset(&c, 0, sizeof(c));
-	c.size = sizeof(c);
-	c.min_capacity = min;
-	c.initial_capacity = init;
-	c.max_capacity = max;
-	c.growth_pct = 200;
-	c.shrink_pct = 25;
-	c.max_msg_size = 4096;
-	c.max_bytes = 1ULL << 30;
-	c.push_timeout_ns = ELASTICQ_TIMEOUT_NONE;
-	c.pop_timeout_ns = ELASTICQ_TIMEOUT_NONE;
-	c.variant = ELASTICQ_VARIANT_LOCKED;
-	return c;
+	return eq_core_cfg(min, init, max, ELASTICQ_VARIANT_LOCKFREE);
 }
 
 /* A message of @len bytes that names producer @who and its @n-th push. */

@@ -230,6 +230,8 @@ TEST_F_TIMEOUT(mod, invalid_params_refused, 300)
 		"shrink_pct=0", "shrink_pct=100", "max_msg_size=0",
 		"max_msg_size=1048577", "max_bytes=0", "full_policy=3",
 		"dev_mode=01000", "growth_pct=abc",
+		/* No such variant; no drop-oldest in the lock-free one. */
+		"variant=2", "variant=1 full_policy=2",
 		/* The default queue is bound by max_queue_bytes too. */
 		"max_bytes=67108865", "max_queue_bytes=4096 max_bytes=4097",
 		/* Its ring alone would pass max_total_bytes. */
