@@ -96,7 +96,7 @@ out:
 	eq_batch_array_free(vec, stack);
 	/* Userspace sees EINTR, or a restart (only when nothing was done). */
 	b->error = ret == -ERESTARTSYS ? -EINTR : ret;
-	return done ? done : ret;
+	return done ? (long)done : ret;	/* not u32: ret is negative */
 }
 
 /*

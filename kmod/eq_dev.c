@@ -173,6 +173,8 @@ static const struct file_operations eq_dev_fops = {
 	.poll		= eq_dev_poll,
 	.unlocked_ioctl	= eq_ioctl,
 	.compat_ioctl	= compat_ptr_ioctl,
+	.uring_cmd	= eq_uring_cmd,
+	.flush		= eq_uring_flush,
 };
 
 static struct miscdevice eq_miscdev = {

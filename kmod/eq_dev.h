@@ -10,6 +10,9 @@
 
 #include "eq_queue.h"
 
+/* A command without its size bits: the struct size may vary (eq_ioctl.c). */
+#define EQ_IOC_SIZELESS(cmd)	((cmd) & ~(_IOC_SIZEMASK << _IOC_SIZESHIFT))
+
 /* eq_file.roles bits */
 #define EQ_ROLE_PRODUCER	0	/* counted in queue->producers */
 #define EQ_ROLE_CONSUMER	1	/* counted in queue->consumers */
@@ -40,5 +43,16 @@ int eq_file_attach(struct eq_file *ef, struct file *file,
 		   const struct elasticq_config *cfg);
 
 long eq_ioctl(struct file *file, unsigned int cmd, unsigned long arg);
+int eq_push_batch_args(struct file *file, unsigned int cmd, void __user *arg,
+		       struct elasticq_push_batch *b);
+int eq_pop_batch_args(struct file *file, unsigned int cmd, void __user *arg,
+		      struct elasticq_pop_batch *b);
+bool eq_batch_nonblock(struct file *file, u32 flags);
+
+/* io_uring commands (eq_uring.c) */
+struct io_uring_cmd;
+int eq_uring_cmd(struct io_uring_cmd *cmd, unsigned int issue_flags);
+int eq_uring_flush(struct file *file, fl_owner_t owner);
+void eq_uring_exit(void);
 
 #endif /* _EQ_DEV_H */

@@ -13,9 +13,6 @@
 #include "eq_dev.h"
 #include "eq_registry.h"
 
-/* A command without its size bits: the struct size may vary, see above. */
-#define EQ_IOC_SIZELESS(cmd)	((cmd) & ~(_IOC_SIZEMASK << _IOC_SIZESHIFT))
-
 /* Read the struct at @arg into @dst (@ksize bytes) and check its size. */
 static int eq_ioctl_copy_in(void *dst, size_t ksize, size_t ver0,
 			    unsigned int cmd, void __user *arg)
@@ -202,9 +199,83 @@ static bool eq_batch_flags_ok(u32 flags, u64 timeout_ns)
 	       (!timeout_ns || (flags & ELASTICQ_BATCH_TIMEOUT));
 }
 
-static bool eq_batch_nonblock(struct file *file, u32 flags)
+/**
+ * eq_batch_nonblock() - whether a batch must not sleep
+ * @file:  the file
+ * @flags: the batch's ELASTICQ_BATCH_* flags
+ *
+ * Return: true with O_NONBLOCK or ELASTICQ_BATCH_NONBLOCK.
+ */
+bool eq_batch_nonblock(struct file *file, u32 flags)
 {
 	return (file->f_flags & O_NONBLOCK) || (flags & ELASTICQ_BATCH_NONBLOCK);
+}
+
+/**
+ * eq_push_batch_args() - read and check the argument of a push batch
+ * @file: the file
+ * @cmd:  ELASTICQ_IOC_PUSH_BATCH, of any struct size from the first one up
+ * @arg:  user pointer to the struct
+ * @b:    receives it
+ *
+ * Shared by the ioctl and the io_uring command.  @arg's @error is zeroed
+ * here: where the outcome goes must be writable before anything is done.
+ *
+ * Return: 0, -EINVAL, -EFAULT, -E2BIG, or -EBADF if @file is not open for
+ * writing.
+ */
+int eq_push_batch_args(struct file *file, unsigned int cmd, void __user *arg,
+		       struct elasticq_push_batch *b)
+{
+	struct elasticq_push_batch __user *ub = arg;
+	int ret;
+
+	ret = eq_ioctl_copy_in(b, sizeof(*b), ELASTICQ_PUSH_BATCH_SIZE_VER0,
+			       cmd, arg);
+	if (ret)
+		return ret;
+	if (!eq_batch_flags_ok(b->flags, b->timeout_ns) ||
+	    b->count > ELASTICQ_BATCH_MAX ||
+	    !eq_all_zero(b->reserved, sizeof(b->reserved)))
+		return -EINVAL;
+	if (!(file->f_mode & FMODE_WRITE))
+		return -EBADF;
+	if (put_user(0, &ub->error))
+		return -EFAULT;
+	return 0;
+}
+
+/**
+ * eq_pop_batch_args() - read and check the argument of a pop batch
+ * @file: the file
+ * @cmd:  ELASTICQ_IOC_POP_BATCH, of any struct size from the first one up
+ * @arg:  user pointer to the struct
+ * @b:    receives it
+ *
+ * As eq_push_batch_args(), for @bytes; -EBADF if not open for reading.
+ *
+ * Return: 0 or -errno.
+ */
+int eq_pop_batch_args(struct file *file, unsigned int cmd, void __user *arg,
+		      struct elasticq_pop_batch *b)
+{
+	struct elasticq_pop_batch __user *ub = arg;
+	int ret;
+
+	ret = eq_ioctl_copy_in(b, sizeof(*b), ELASTICQ_POP_BATCH_SIZE_VER0,
+			       cmd, arg);
+	if (ret)
+		return ret;
+	if (!eq_batch_flags_ok(b->flags, b->timeout_ns) || !b->max_msgs ||
+	    b->max_msgs > ELASTICQ_BATCH_MAX || b->reserved0 ||
+	    !eq_all_zero(b->reserved, sizeof(b->reserved)))
+		return -EINVAL;
+	if (!(file->f_mode & FMODE_READ))
+		return -EBADF;
+	/* Delivered messages must not be lost to an unwritable @bytes. */
+	if (put_user(0, &ub->bytes))
+		return -EFAULT;
+	return 0;
 }
 
 static long eq_ioctl_push_batch(struct file *file, unsigned int cmd,
@@ -215,21 +286,9 @@ static long eq_ioctl_push_batch(struct file *file, unsigned int cmd,
 	struct eq_queue *q;
 	long ret;
 
-	ret = eq_ioctl_copy_in(&b, sizeof(b), ELASTICQ_PUSH_BATCH_SIZE_VER0,
-			       cmd, arg);
-	if (ret)
+	ret = eq_push_batch_args(file, cmd, arg, &b);
+	if (ret || !b.count)
 		return ret;
-	if (!eq_batch_flags_ok(b.flags, b.timeout_ns) ||
-	    b.count > ELASTICQ_BATCH_MAX ||
-	    !eq_all_zero(b.reserved, sizeof(b.reserved)))
-		return -EINVAL;
-	if (!(file->f_mode & FMODE_WRITE))
-		return -EBADF;
-	/* Where the outcome goes must be writable before anything is done. */
-	if (put_user(0, &ub->error))
-		return -EFAULT;
-	if (!b.count)
-		return 0;
 	q = eq_file_claim(file->private_data, EQ_ROLE_PRODUCER);
 	if (IS_ERR(q))
 		return PTR_ERR(q);
@@ -247,19 +306,9 @@ static long eq_ioctl_pop_batch(struct file *file, unsigned int cmd,
 	struct eq_queue *q;
 	long ret;
 
-	ret = eq_ioctl_copy_in(&b, sizeof(b), ELASTICQ_POP_BATCH_SIZE_VER0,
-			       cmd, arg);
+	ret = eq_pop_batch_args(file, cmd, arg, &b);
 	if (ret)
 		return ret;
-	if (!eq_batch_flags_ok(b.flags, b.timeout_ns) || !b.max_msgs ||
-	    b.max_msgs > ELASTICQ_BATCH_MAX || b.reserved0 ||
-	    !eq_all_zero(b.reserved, sizeof(b.reserved)))
-		return -EINVAL;
-	if (!(file->f_mode & FMODE_READ))
-		return -EBADF;
-	/* Delivered messages must not be lost to an unwritable @bytes. */
-	if (put_user(0, &ub->bytes))
-		return -EFAULT;
 	q = eq_file_claim(file->private_data, EQ_ROLE_CONSUMER);
 	if (IS_ERR(q))
 		return PTR_ERR(q);

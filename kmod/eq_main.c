@@ -102,6 +102,7 @@ err_registry:
 static void __exit elasticq_exit(void)
 {
 	eq_dev_unregister();
+	eq_uring_exit();
 	remove_proc_entry("elasticq", NULL);
 	eq_registry_exit();
 }

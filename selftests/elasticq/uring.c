@@ -1,10 +1,16 @@
 // SPDX-License-Identifier: MIT
 /*
- * io_uring IORING_OP_READ/WRITE on /dev/elasticq (SPEC section 6): they
- * work, a read on an empty queue and a write on a full one park without an
- * io-wq worker thread (FMODE_NOWAIT, IOCB_NOWAIT and poll), complete when
- * the queue changes, and a request cancelled by closing the ring consumes
- * nothing.  Raw system calls: the build links no liburing.
+ * io_uring on /dev/elasticq (SPEC section 6).
+ * IORING_OP_READ/WRITE: they work, a read on an empty queue and a write on
+ * a full one park without an io-wq worker thread (FMODE_NOWAIT,
+ * IOCB_NOWAIT and poll), complete when the queue changes, and a request
+ * cancelled by closing the ring consumes nothing.
+ * IORING_OP_URING_CMD: pop and push batches with the ioctls' structs and
+ * errors; a pop on an empty queue (a push on a full one) parks without a
+ * thread and a producer (consumer) in another process completes it;
+ * parked commands end with -ECANCELED when the submitter closes the file,
+ * exits or tears the ring down, and consume nothing.
+ * Raw system calls: what is tested is the kernel, not a library.
  */
 #include <dirent.h>
 #include <sys/syscall.h>
@@ -329,6 +335,504 @@ TEST_F(ur, write_parks_while_full_by_bytes)
 {
 	NEED_RING();
 	write_parks(_metadata, self, true);
+}
+
+/* Submit one IORING_OP_URING_CMD; 0 or -errno. */
+static int ring_cmd(struct ring *r, int fd, uint32_t op, void *arg,
+		    uint64_t reserved, uint64_t data)
+{
+	unsigned int tail = *r->sq_tail, idx = tail & *r->sq_mask;
+	struct io_uring_sqe *sqe = &r->sqes[idx];
+	struct elasticq_uring_cmd c = {
+		.arg = (uintptr_t)arg,
+		.reserved = reserved,
+	};
+	int n;
+
+	memset(sqe, 0, sizeof(*sqe));
+	sqe->opcode = IORING_OP_URING_CMD;
+	sqe->fd = fd;
+	sqe->cmd_op = op;
+	memcpy(sqe->cmd, &c, sizeof(c));
+	sqe->user_data = data;
+	r->sq_array[idx] = idx;
+	__atomic_store_n(r->sq_tail, tail + 1, __ATOMIC_RELEASE);
+	n = syscall(__NR_io_uring_enter, r->fd, 1, 0, 0, NULL, 0);
+	if (n < 0)
+		return -errno;
+	return n == 1 ? 0 : -EIO;
+}
+
+static void pop_args(struct elasticq_pop_batch *b, void *out, size_t len,
+		     unsigned int max_msgs)
+{
+	memset(b, 0, sizeof(*b));
+	b->size = sizeof(*b);
+	b->buf = (uintptr_t)out;
+	b->buf_len = len;
+	b->max_msgs = max_msgs;
+	b->bytes = 12345;	/* must be overwritten */
+}
+
+static void push_args(struct elasticq_push_batch *b,
+		      const struct elasticq_msg_vec *v, unsigned int n)
+{
+	memset(b, 0, sizeof(*b));
+	b->size = sizeof(*b);
+	b->msgs = (uintptr_t)v;
+	b->count = n;
+	b->error = 12345;	/* must be overwritten */
+}
+
+/* Submit one command and wait for its completion; its res. */
+static int cmd_sync(struct __test_metadata *_metadata, struct ring *r,
+		    int fd, uint32_t op, void *arg, uint64_t reserved)
+{
+	struct io_uring_cqe cqe;
+
+	if (ring_cmd(r, fd, op, arg, reserved, 42))
+		return -10000;
+	if (ring_wait(r, &cqe, EQ_WAIT_MS) != 1)
+		return -10001;
+	EXPECT_EQ(42, cqe.user_data);
+	return cqe.res;
+}
+
+/* The frames of a pop batch are messages @tag/@first.. of @len bytes. */
+static void check_frames(struct __test_metadata *_metadata, const void *out,
+			 uint64_t bytes, int n, uint32_t tag, uint32_t first,
+			 size_t len)
+{
+	uint64_t pos = 0;
+	uint32_t got;
+	int i;
+
+	for (i = 0; i < n; i++) {
+		const void *p = eq_next_frame(out, bytes, &pos, &got);
+
+		ASSERT_NE(NULL, p);
+		ASSERT_EQ(len, got);
+		EXPECT_TRUE(eq_check_fill(p, len, tag, first + i)) {
+			TH_LOG("frame %d", i);
+		}
+	}
+	EXPECT_EQ(bytes, pos);
+}
+
+/* Wait until the queue has @n consumers (a file is released after its
+ * last command completed); 0 or -ETIMEDOUT.
+ */
+static int wait_consumers(int fd, uint32_t n)
+{
+	struct elasticq_stats st;
+	int i;
+
+	for (i = 0; i < EQ_WAIT_MS / 10; i++) {
+		if (eq_get_stats(fd, &st))
+			return -EIO;
+		if (st.consumers == n)
+			return 0;
+		eq_sleep_ms(10);
+	}
+	return -ETIMEDOUT;
+}
+
+/*
+ * A message pushed now stays queued: nothing parked takes it.  Read back
+ * through a file of its own (the lock-free queue's consumer role is free).
+ */
+static void check_nothing_parked(struct __test_metadata *_metadata,
+				 FIXTURE_DATA(ur) *self)
+{
+	struct elasticq_stats st;
+	char in[64];
+	int fd;
+
+	ASSERT_EQ(0, wait_consumers(self->fd, 0));
+	ASSERT_EQ(4, eq_push(self->fd, "kept", 4));
+	eq_sleep_ms(100);
+	ASSERT_EQ(0, eq_get_stats(self->fd, &st));
+	EXPECT_EQ(1, st.len);
+	fd = eq_open(0);
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(4, eq_pop_nb(fd, in, sizeof(in)));
+	EXPECT_EQ(0, memcmp(in, "kept", 4));
+	close(fd);
+}
+
+TEST_F(ur, cmd_pop_batch_takes_queued)
+{
+	struct elasticq_pop_batch b;
+
+	NEED_RING();
+	ASSERT_EQ(0, eq_push_n(self->fd, 1, 0, 5, 30));
+	pop_args(&b, buf, 4096, 4);
+	ASSERT_EQ(4, cmd_sync(_metadata, &self->ring, self->fd,
+			      ELASTICQ_IOC_POP_BATCH, &b, 0));
+	EXPECT_EQ(4 * ELASTICQ_FRAME_SIZE(30), b.bytes);
+	check_frames(_metadata, buf, b.bytes, 4, 1, 0, 30);
+	pop_args(&b, buf, 4096, 4);
+	ASSERT_EQ(1, cmd_sync(_metadata, &self->ring, self->fd,
+			      ELASTICQ_IOC_POP_BATCH, &b, 0));
+	check_frames(_metadata, buf, b.bytes, 1, 1, 4, 30);
+	EXPECT_EQ(0, io_workers());
+}
+
+/*
+ * A pop batch on the empty queue parks, with no thread; a producer in
+ * another process completes it, and the frames and @bytes are there.
+ */
+TEST_F(ur, cmd_pop_parks_until_a_producer)
+{
+	struct elasticq_pop_batch b;
+	struct io_uring_cqe cqe;
+	struct elasticq_msg_vec v[3];
+	uint8_t msgs[3][40];
+	int i, n;
+
+	NEED_RING();
+	pop_args(&b, buf, 4096, 8);
+	ASSERT_EQ(0, ring_cmd(&self->ring, self->fd, ELASTICQ_IOC_POP_BATCH,
+			      &b, 0, 7));
+	EXPECT_EQ(0, ring_wait(&self->ring, &cqe, 300));
+	EXPECT_EQ(0, io_workers());
+
+	self->child[0] = fork();
+	ASSERT_LE(0, self->child[0]);
+	if (self->child[0] == 0) {
+		int fd = eq_open(0);
+
+		for (i = 0; i < 3; i++) {
+			eq_fill(msgs[i], 40, 2, i);
+			v[i].addr = (uintptr_t)msgs[i];
+			v[i].len = 40;
+		}
+		_exit(fd < 0 || eq_push_batch(fd, v, 3, 0, 0, NULL) != 3);
+	}
+	EXPECT_EQ(0, eq_wait_exit(self->child[0]));
+	self->child[0] = 0;
+	ASSERT_EQ(1, ring_wait(&self->ring, &cqe, EQ_WAIT_MS));
+	EXPECT_EQ(7, cqe.user_data);
+	n = cqe.res;
+	ASSERT_LE(1, n);
+	ASSERT_GE(3, n);
+	EXPECT_NE(12345, b.bytes);
+	check_frames(_metadata, buf, b.bytes, n, 2, 0, 40);
+	for (i = n; i < 3; i++) {
+		ASSERT_EQ(40, eq_pop(self->fd, buf, sizeof(buf)));
+		EXPECT_TRUE(eq_check_fill(buf, 40, 2, i));
+	}
+	EXPECT_EQ(0, io_workers());
+}
+
+/* The submitter closes the file: -ECANCELED, and nothing is consumed. */
+TEST_F(ur, cmd_pop_cancelled_on_close)
+{
+	struct elasticq_pop_batch b;
+	struct io_uring_cqe cqe;
+	int fd;
+
+	NEED_RING();
+	fd = eq_open(0);
+	ASSERT_LE(0, fd);
+	pop_args(&b, buf, 4096, 8);
+	ASSERT_EQ(0, ring_cmd(&self->ring, fd, ELASTICQ_IOC_POP_BATCH, &b, 0,
+			      8));
+	EXPECT_EQ(0, ring_wait(&self->ring, &cqe, 300));
+	ASSERT_EQ(0, close(fd));
+	ASSERT_EQ(1, ring_wait(&self->ring, &cqe, EQ_WAIT_MS));
+	EXPECT_EQ(8, cqe.user_data);
+	EXPECT_EQ(-ECANCELED, cqe.res);
+	check_nothing_parked(_metadata, self);
+}
+
+/*
+ * Another process that shares the file (a fork) closes its copy: the
+ * submitter's command stays parked, and still gets its message.
+ */
+TEST_F(ur, cmd_pop_survives_another_close)
+{
+	struct elasticq_pop_batch b;
+	struct io_uring_cqe cqe;
+
+	NEED_RING();
+	pop_args(&b, buf, 4096, 8);
+	ASSERT_EQ(0, ring_cmd(&self->ring, self->fd, ELASTICQ_IOC_POP_BATCH,
+			      &b, 0, 9));
+	EXPECT_EQ(0, ring_wait(&self->ring, &cqe, 300));
+	self->child[0] = fork();
+	ASSERT_LE(0, self->child[0]);
+	if (self->child[0] == 0)
+		_exit(close(self->fd));
+	EXPECT_EQ(0, eq_wait_exit(self->child[0]));
+	self->child[0] = 0;
+	EXPECT_EQ(0, ring_wait(&self->ring, &cqe, 300));
+	ASSERT_EQ(0, eq_push_n(self->fd, 3, 0, 1, 20));
+	ASSERT_EQ(1, ring_wait(&self->ring, &cqe, EQ_WAIT_MS));
+	EXPECT_EQ(1, cqe.res);
+	check_frames(_metadata, buf, b.bytes, 1, 3, 0, 20);
+}
+
+/*
+ * The submitting task exits (killed, or exiting normally) with a pop
+ * parked on its own file and ring: the exit does not hang, and the
+ * command consumed nothing.
+ */
+TEST_F(ur, cmd_pop_cancelled_on_task_exit)
+{
+	int how;
+
+	NEED_RING();
+	for (how = 0; how < 2; how++) {
+		self->rep[0].done = 0;
+		self->child[0] = fork();
+		ASSERT_LE(0, self->child[0]);
+		if (self->child[0] == 0) {
+			struct elasticq_pop_batch cb;
+			struct ring r;
+			int fd = eq_open(0);
+
+			if (fd < 0 || ring_init(&r, 4))
+				_exit(2);
+			pop_args(&cb, buf, 4096, 8);
+			if (ring_cmd(&r, fd, ELASTICQ_IOC_POP_BATCH, &cb, 0, 1))
+				_exit(3);
+			self->rep[0].done = 1;
+			if (how)
+				_exit(0);
+			pause();
+			_exit(4);
+		}
+		while (!self->rep[0].done)
+			eq_sleep_ms(10);
+		eq_sleep_ms(100);
+		if (!how)
+			kill(self->child[0], SIGKILL);
+		EXPECT_EQ(how ? 0 : 1000 + SIGKILL,
+			  eq_wait_exit(self->child[0]));
+		self->child[0] = 0;
+		check_nothing_parked(_metadata, self);
+	}
+}
+
+/*
+ * The ring is torn down while the file stays open: the parked command
+ * ends (6.1 cannot cancel it: the module notices the dying ring).
+ */
+TEST_F(ur, cmd_pop_cancelled_by_ring_teardown)
+{
+	struct elasticq_pop_batch b;
+	struct io_uring_cqe cqe;
+	int fd;
+
+	NEED_RING();
+	fd = eq_open(0);
+	ASSERT_LE(0, fd);
+	pop_args(&b, buf, 4096, 8);
+	ASSERT_EQ(0, ring_cmd(&self->ring, fd, ELASTICQ_IOC_POP_BATCH, &b, 0,
+			      1));
+	EXPECT_EQ(0, ring_wait(&self->ring, &cqe, 300));
+	ring_exit(&self->ring);
+	/* The file's last reference was the command's: wait for it. */
+	ASSERT_EQ(0, close(fd));
+	check_nothing_parked(_metadata, self);
+
+	fd = eq_open(0);
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(0, ring_init(&self->ring, 8));
+	ASSERT_EQ(0, ring_cmd(&self->ring, fd, ELASTICQ_IOC_POP_BATCH, &b, 0,
+			      1));
+	EXPECT_EQ(0, ring_wait(&self->ring, &cqe, 300));
+	ring_exit(&self->ring);
+	/* The file is still open: the command must end by itself. */
+	eq_sleep_ms(500);
+	ASSERT_EQ(4, eq_push(self->fd, "kept", 4));
+	eq_sleep_ms(100);
+	ASSERT_EQ(4, eq_pop_nb(fd, buf, sizeof(buf)));
+	EXPECT_EQ(0, memcmp(buf, "kept", 4));
+	close(fd);
+}
+
+TEST_F(ur, cmd_push_batch)
+{
+	struct elasticq_msg_vec v[4];
+	struct elasticq_push_batch b;
+	uint8_t msgs[4][64];
+	int i;
+
+	NEED_RING();
+	for (i = 0; i < 4; i++) {
+		eq_fill(msgs[i], 10 + i, 5, i);
+		v[i].addr = (uintptr_t)msgs[i];
+		v[i].len = 10 + i;
+	}
+	push_args(&b, v, 4);
+	ASSERT_EQ(4, cmd_sync(_metadata, &self->ring, self->fd,
+			      ELASTICQ_IOC_PUSH_BATCH, &b, 0));
+	EXPECT_EQ(0, b.error);
+	for (i = 0; i < 4; i++) {
+		ASSERT_EQ(10 + i, eq_pop(self->fd, buf, sizeof(buf)));
+		EXPECT_TRUE(eq_check_fill(buf, 10 + i, 5, i));
+	}
+	/* Stopped by a message too large: the count, and its error. */
+	v[1].len = EQ_DEF_MSG_SIZE + 1;
+	push_args(&b, v, 4);
+	ASSERT_EQ(1, cmd_sync(_metadata, &self->ring, self->fd,
+			      ELASTICQ_IOC_PUSH_BATCH, &b, 0));
+	EXPECT_EQ(-EMSGSIZE, b.error);
+	push_args(&b, &v[1], 1);
+	ASSERT_EQ(-EMSGSIZE, cmd_sync(_metadata, &self->ring, self->fd,
+				      ELASTICQ_IOC_PUSH_BATCH, &b, 0));
+	EXPECT_EQ(-EMSGSIZE, b.error);
+	ASSERT_EQ(10, eq_pop(self->fd, buf, sizeof(buf)));
+	EXPECT_EQ(0, io_workers());
+}
+
+/*
+ * A push batch on a full queue parks (no thread), goes on as a consumer
+ * in another process makes room, and completes with every message, in
+ * order.
+ */
+TEST_F(ur, cmd_push_parks_while_full)
+{
+	struct elasticq_config cfg;
+	struct elasticq_msg_vec v[3];
+	struct elasticq_push_batch b;
+	struct io_uring_cqe cqe;
+	uint8_t msgs[3][64];
+	uint32_t i;
+
+	NEED_RING();
+	ASSERT_EQ(0, eq_get_config(self->fd, &cfg));
+	cfg.min_capacity = 1;
+	cfg.initial_capacity = 4;
+	cfg.max_capacity = 4;
+	ASSERT_EQ(0, eq_set_config(self->fd, &cfg));
+	ASSERT_EQ(0, eq_push_n(self->fd, 6, 0, 4, 50));
+	for (i = 0; i < 3; i++) {
+		eq_fill(msgs[i], 50, 6, 4 + i);
+		v[i].addr = (uintptr_t)msgs[i];
+		v[i].len = 50;
+	}
+	push_args(&b, v, 3);
+	ASSERT_EQ(0, ring_cmd(&self->ring, self->fd, ELASTICQ_IOC_PUSH_BATCH,
+			      &b, 0, 3));
+	EXPECT_EQ(0, ring_wait(&self->ring, &cqe, 300));
+	EXPECT_EQ(0, io_workers());
+
+	/* A consumer elsewhere takes three, one at a time. */
+	self->child[0] = fork();
+	ASSERT_LE(0, self->child[0]);
+	if (self->child[0] == 0) {
+		bool own;
+		int fd = eq_reader(self->fd, &own);
+
+		for (i = 0; i < 3; i++) {
+			if (fd < 0 || eq_pop(fd, buf, sizeof(buf)) != 50 ||
+			    !eq_check_fill(buf, 50, 6, i))
+				_exit(1);
+			eq_sleep_ms(50);
+		}
+		_exit(0);
+	}
+	EXPECT_EQ(0, eq_wait_exit(self->child[0]));
+	self->child[0] = 0;
+	ASSERT_EQ(1, ring_wait(&self->ring, &cqe, EQ_WAIT_MS));
+	EXPECT_EQ(3, cqe.user_data);
+	EXPECT_EQ(3, cqe.res);
+	EXPECT_EQ(0, b.error);
+	for (i = 3; i < 7; i++) {
+		ASSERT_EQ(50, eq_pop(self->fd, buf, sizeof(buf)));
+		EXPECT_TRUE(eq_check_fill(buf, 50, 6, i));
+	}
+}
+
+/* Bad commands get the ioctls' errors, and change nothing. */
+TEST_F(ur, cmd_errors)
+{
+	struct elasticq_pop_batch b;
+	struct elasticq_push_batch pb;
+	struct elasticq_stats st;
+	uint64_t t0;
+	int fd;
+
+	NEED_RING();
+	pop_args(&b, buf, 4096, 8);
+	EXPECT_EQ(-ENOTTY, cmd_sync(_metadata, &self->ring, self->fd,
+				    ELASTICQ_IOC_GET_STATS, &st, 0));
+	EXPECT_EQ(-EINVAL, cmd_sync(_metadata, &self->ring, self->fd,
+				    ELASTICQ_IOC_POP_BATCH, &b, 1));
+	EXPECT_EQ(-EFAULT, cmd_sync(_metadata, &self->ring, self->fd,
+				    ELASTICQ_IOC_POP_BATCH, NULL, 0));
+	b.size = 8;
+	EXPECT_EQ(-EINVAL, cmd_sync(_metadata, &self->ring, self->fd,
+				    ELASTICQ_IOC_POP_BATCH, &b, 0));
+	pop_args(&b, buf, 4096, 0);
+	EXPECT_EQ(-EINVAL, cmd_sync(_metadata, &self->ring, self->fd,
+				    ELASTICQ_IOC_POP_BATCH, &b, 0));
+	pop_args(&b, buf, 4096, 8);
+	b.reserved[0] = 1;
+	EXPECT_EQ(-EINVAL, cmd_sync(_metadata, &self->ring, self->fd,
+				    ELASTICQ_IOC_POP_BATCH, &b, 0));
+	push_args(&pb, NULL, 1);
+	EXPECT_EQ(-EFAULT, cmd_sync(_metadata, &self->ring, self->fd,
+				    ELASTICQ_IOC_PUSH_BATCH, &pb, 0));
+	EXPECT_EQ(-EFAULT, pb.error);
+
+	/* Not open for reading, or for writing. */
+	fd = open(EQ_DEV, O_WRONLY | O_CLOEXEC);
+	ASSERT_LE(0, fd);
+	pop_args(&b, buf, 4096, 8);
+	EXPECT_EQ(-EBADF, cmd_sync(_metadata, &self->ring, fd,
+				   ELASTICQ_IOC_POP_BATCH, &b, 0));
+	close(fd);
+	fd = open(EQ_DEV, O_RDONLY | O_CLOEXEC);
+	ASSERT_LE(0, fd);
+	push_args(&pb, NULL, 0);
+	EXPECT_EQ(-EBADF, cmd_sync(_metadata, &self->ring, fd,
+				   ELASTICQ_IOC_PUSH_BATCH, &pb, 0));
+	close(fd);
+
+	/* Empty: non-blocking, zero timeout, a timeout. */
+	pop_args(&b, buf, 4096, 8);
+	b.flags = ELASTICQ_BATCH_NONBLOCK;
+	EXPECT_EQ(-EAGAIN, cmd_sync(_metadata, &self->ring, self->fd,
+				    ELASTICQ_IOC_POP_BATCH, &b, 0));
+	fd = fcntl(self->fd, F_GETFL);
+	ASSERT_EQ(0, fcntl(self->fd, F_SETFL, fd | O_NONBLOCK));
+	pop_args(&b, buf, 4096, 8);
+	EXPECT_EQ(-EAGAIN, cmd_sync(_metadata, &self->ring, self->fd,
+				    ELASTICQ_IOC_POP_BATCH, &b, 0));
+	ASSERT_EQ(0, fcntl(self->fd, F_SETFL, fd));
+	pop_args(&b, buf, 4096, 8);
+	b.flags = ELASTICQ_BATCH_TIMEOUT;
+	EXPECT_EQ(-ETIMEDOUT, cmd_sync(_metadata, &self->ring, self->fd,
+				       ELASTICQ_IOC_POP_BATCH, &b, 0));
+	b.timeout_ns = 200 * EQ_MS;
+	t0 = eq_now_ns();
+	EXPECT_EQ(-ETIMEDOUT, cmd_sync(_metadata, &self->ring, self->fd,
+				       ELASTICQ_IOC_POP_BATCH, &b, 0));
+	EXPECT_LE(200 * EQ_MS, eq_now_ns() - t0);
+
+	/* The oldest message does not fit: EMSGSIZE, it stays. */
+	ASSERT_EQ(0, eq_push_n(self->fd, 7, 0, 1, 100));
+	pop_args(&b, buf, ELASTICQ_FRAME_SIZE(100) - 1, 8);
+	EXPECT_EQ(-EMSGSIZE, cmd_sync(_metadata, &self->ring, self->fd,
+				      ELASTICQ_IOC_POP_BATCH, &b, 0));
+	ASSERT_EQ(0, eq_get_stats(self->fd, &st));
+	EXPECT_EQ(1, st.len);
+
+	/* Lock-free: the consumer role is exclusive. */
+	if (eq_lockfree()) {
+		fd = eq_open(0);
+		ASSERT_LE(0, fd);
+		pop_args(&b, buf, 4096, 8);
+		EXPECT_EQ(-EBUSY, cmd_sync(_metadata, &self->ring, fd,
+					   ELASTICQ_IOC_POP_BATCH, &b, 0));
+		close(fd);
+	}
+	ASSERT_EQ(100, eq_pop(self->fd, buf, sizeof(buf)));
+	EXPECT_EQ(0, io_workers());
 }
 
 TEST_HARNESS_MAIN

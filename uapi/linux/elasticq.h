@@ -332,4 +332,28 @@ struct elasticq_pop_batch {
 /* Dequeue a batch; see struct elasticq_pop_batch. */
 #define ELASTICQ_IOC_POP_BATCH	_IOWR(ELASTICQ_IOC_MAGIC, 0x08, struct elasticq_pop_batch)
 
+/**
+ * struct elasticq_uring_cmd - the command area of an IORING_OP_URING_CMD SQE
+ * @arg:	user pointer to the struct the ioctl of the same number takes
+ * @reserved:	must be zero
+ *
+ * io_uring runs PUSH_BATCH and POP_BATCH as commands: sqe->opcode is
+ * IORING_OP_URING_CMD, sqe->fd the elasticq file, sqe->cmd_op the ioctl
+ * number (ELASTICQ_IOC_PUSH_BATCH or ELASTICQ_IOC_POP_BATCH), and this
+ * struct sits in sqe->cmd (it fits a normal 64-byte SQE).  The argument
+ * struct is the ioctl's, with the same checks and the same results: the
+ * CQE's res is what the ioctl would return (a count, or -errno) and the
+ * output fields (@error, @bytes) are written back before the completion.
+ * The struct must stay valid until then.  Where the ioctl would sleep
+ * (empty queue for a pop, full one for a push), the command waits without
+ * a thread: it completes when a producer (or consumer) makes progress
+ * possible, with -ETIMEDOUT at the timeout, and with -ECANCELED when the
+ * file is closed by the submitter, the submitting task exits or the ring
+ * is torn down.  Other command numbers: -ENOTTY.
+ */
+struct elasticq_uring_cmd {
+	__u64 arg;
+	__u64 reserved;
+};
+
 #endif /* _UAPI_LINUX_ELASTICQ_H */
