@@ -334,8 +334,10 @@ static void eq_lfq_maybe_shrink(struct eq_lfq *q, u64 len)
  * @q: the queue
  *
  * Also while the consumer still drains older rings: they form a chain
- * that it follows in order.  The request is used up either way; the next
- * producer to find the ring full asks again.
+ * that it follows in order.  Only if the queue is still at the ring's
+ * capacity: several producers that found it full ask once each.  The
+ * request is used up either way; the next producer to find the ring full
+ * asks again.
  *
  * Return: 1 if the producers now have a bigger ring; 0 if none was asked
  * for or the ring is at max_capacity; -ENOMEM or -ENOBUFS if allocating it
@@ -349,7 +351,9 @@ int eq_lfq_grow_if_wanted(struct eq_lfq *q)
 	if (!atomic_read(&q->grow_wanted))
 		return 0;
 	atomic_set(&q->grow_wanted, 0);
-	if (capacity >= q->cfg.max_capacity)
+	/* Several producers may have asked; a grow since served them all. */
+	if (capacity >= q->cfg.max_capacity ||
+	    atomic64_read(&q->len) < capacity)
 		return 0;
 	ret = eq_lfq_resize(q, eq_lfq_grow_target(q, capacity));
 	if (ret)

@@ -168,6 +168,31 @@ TEST_F(lf, full_asks_the_consumer_to_grow)
 	EXPECT_EQ(3, stats(&self->q).shrinks);
 }
 
+/*
+ * Producers that found the ring full each ask for growth; one grow serves
+ * them all: a request that arrives after it (the ring is no longer full)
+ * grows nothing.
+ */
+TEST_F(lf, one_grow_serves_every_request)
+{
+	u64 n = 0;
+
+	up(_metadata, self, cfg(4, 4, 64), 0);
+	while (!push(&self->q, 1, n))
+		n++;
+	ASSERT_EQ(4, n);
+	ASSERT_EQ(1, eq_lfq_grow_if_wanted(&self->q));
+	ASSERT_EQ(8, eq_lfq_capacity(&self->q));
+	/* A second producer's request, made before the grow. */
+	atomic_set(&self->q.grow_wanted, 1);
+	EXPECT_EQ(0, eq_lfq_grow_if_wanted(&self->q));
+	EXPECT_EQ(8, eq_lfq_capacity(&self->q));
+	EXPECT_EQ(1, stats(&self->q).grows);
+	EXPECT_EQ(0, atomic_read(&self->q.grow_wanted));
+	while (n--)
+		ASSERT_LE(0, pop(&self->q));
+}
+
 TEST_F(lf, shrinks_when_drained)
 {
 	u64 i;
