@@ -7,6 +7,7 @@
 # make fuzz       fuzz the queue core (FUZZ_SECONDS=600), growing the corpus
 # make tla        TLC on tla+/ (TLA2TOOLS_JAR=path/to/tla2tools.jar)
 # make core-bench throughput of both queue cores in userspace (a table)
+# make bench      elasticq against mqueue, pipes, AF_UNIX in a VM (table, CSV, PNG)
 # make deps       install what the above need (run by check and run)
 
 EQ_CACHE ?= /var/cache/elasticq
@@ -37,7 +38,7 @@ SELFTESTS := $(patsubst selftests/elasticq/%.c,$(BUILD)/selftests/%, \
 UNIT_SRCS := kmod/eq_ring.c kmod/eq_lfring.c selftests/core/shim/shim.c
 
 .PHONY: all module userspace selftests unit deps check run lint checkpatch \
-	sparse uapi-check module-for fuzz tla core-bench clean
+	sparse uapi-check module-for fuzz tla core-bench clean lib eqctl install
 
 all: module userspace uapi-check
 
@@ -45,7 +46,56 @@ module:
 	@test -n "$(KDIR)" || { echo "no kernel build tree: run make deps" >&2; exit 1; }
 	$(MAKE) -C $(KDIR) M=$(CURDIR) modules
 
-userspace: $(EXAMPLES)
+userspace: $(EXAMPLES) lib eqctl $(BUILD)/bin/eq-bench
+
+# libelasticq and eqctl (userspace/README.md); one PIC object serves both
+# the static and the shared library.
+PREFIX ?= /usr/local
+LIBDIR ?= $(PREFIX)/lib
+INCLUDEDIR ?= $(PREFIX)/include
+BINDIR ?= $(PREFIX)/bin
+LIB_VERSION := 0.1.0
+LIB_A := $(BUILD)/lib/libelasticq.a
+LIB_SO := $(BUILD)/lib/libelasticq.so.0
+LIB_PC := $(BUILD)/lib/libelasticq.pc
+LIB_H := userspace/lib/libelasticq.h uapi/linux/elasticq.h
+EQCTL := $(BUILD)/bin/eqctl
+
+lib: $(LIB_A) $(LIB_SO) $(LIB_PC)
+eqctl: $(EQCTL)
+
+$(BUILD)/lib/libelasticq.o: userspace/lib/libelasticq.c $(LIB_H)
+	@mkdir -p $(@D)
+	$(CC) $(USER_CFLAGS) -fPIC -c -o $@ $<
+
+$(LIB_A): $(BUILD)/lib/libelasticq.o
+	rm -f $@ && $(AR) rcs $@ $<
+
+$(LIB_SO): $(BUILD)/lib/libelasticq.o userspace/lib/libelasticq.map
+	$(CC) -shared -Wl,-soname,libelasticq.so.0 -Wl,-z,defs \
+		-Wl,--version-script=userspace/lib/libelasticq.map -o $@ $< -luring
+	ln -sf libelasticq.so.0 $(BUILD)/lib/libelasticq.so
+
+$(LIB_PC): userspace/lib/libelasticq.pc.in Makefile
+	@mkdir -p $(@D)
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' \
+		-e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' -e 's|@VERSION@|$(LIB_VERSION)|' \
+		$< > $@
+
+$(EQCTL): userspace/eqctl/eqctl.c $(LIB_A) $(LIB_H)
+	@mkdir -p $(@D)
+	$(CC) $(USER_CFLAGS) -Iuserspace/lib -o $@ $< $(LIB_A) -luring
+
+install: lib $(EQCTL)
+	install -d $(DESTDIR)$(INCLUDEDIR)/linux $(DESTDIR)$(LIBDIR)/pkgconfig \
+		$(DESTDIR)$(BINDIR)
+	install -m 644 userspace/lib/libelasticq.h $(DESTDIR)$(INCLUDEDIR)/
+	install -m 644 uapi/linux/elasticq.h $(DESTDIR)$(INCLUDEDIR)/linux/
+	install -m 644 $(LIB_A) $(DESTDIR)$(LIBDIR)/
+	install -m 755 $(LIB_SO) $(DESTDIR)$(LIBDIR)/
+	ln -sf libelasticq.so.0 $(DESTDIR)$(LIBDIR)/libelasticq.so
+	install -m 644 $(LIB_PC) $(DESTDIR)$(LIBDIR)/pkgconfig/
+	install -m 755 $(EQCTL) $(DESTDIR)$(BINDIR)/
 
 $(BUILD)/examples/%: userspace/examples/%.c uapi/linux/elasticq.h
 	@mkdir -p $(@D)
@@ -56,7 +106,14 @@ selftests: $(SELFTESTS)
 $(BUILD)/selftests/%: selftests/elasticq/%.c selftests/elasticq/eq_test.h \
 		uapi/linux/elasticq.h
 	@mkdir -p $(@D)
-	$(CC) $(USER_CFLAGS) -I$(KSFT) -o $@ $< -lpthread
+	$(CC) $(USER_CFLAGS) -I$(KSFT) $(TEST_CFLAGS) -o $@ $< $(TEST_LIBS) -lpthread
+
+# The tests of the library and of eqctl link the static library.
+LIB_TESTS := $(BUILD)/selftests/libeq $(BUILD)/selftests/eqctl
+$(LIB_TESTS): $(LIB_A) $(LIB_H)
+$(LIB_TESTS): TEST_CFLAGS := -Iuserspace/lib
+$(LIB_TESTS): TEST_LIBS := $(LIB_A) -luring
+$(BUILD)/selftests/eqctl: $(EQCTL)
 
 # The queue core built in userspace over the shim, under ASan and UBSan,
 # and under TSan.
@@ -135,9 +192,31 @@ fuzz: deps
 check: deps
 	@KVERS="$(KVERS)" LANES="$(LANES)" EQ_BUILD=$(BUILD) selftests/check.sh
 
+# The MQTT-proxy demo; burst-demo stays as the smaller example.
 run: deps userspace module-for
 	@selftests/vm/run-vm.sh -k $(KVER) -o $(BUILD)/run -t 600 \
-		-m $(CURDIR)/$(KMOD_TREE)/kmod/elasticq.ko -- $(BUILD)/examples/burst-demo
+		-m $(CURDIR)/$(KMOD_TREE)/kmod/elasticq.ko -- $(BUILD)/examples/mqtt-proxy
+
+# The demo drains through libelasticq's io_uring consumer.
+$(BUILD)/examples/mqtt-proxy: userspace/examples/mqtt-proxy.c $(LIB_A) $(LIB_H)
+	@mkdir -p $(@D)
+	$(CC) $(USER_CFLAGS) -Iuserspace/lib -o $@ $< $(LIB_A) -luring
+
+# eq-bench against mqueue, pipes and AF_UNIX in one VM boot (about 6
+# minutes under TCG), then its chart: $(BUILD)/bench/bench.{csv,png}.
+# BENCH_ARGS go to eq-bench, e.g. BENCH_ARGS="-n 5000 -r 3" for a quick look.
+EQ_BENCH := $(BUILD)/bin/eq-bench
+BENCH_ARGS ?=
+.PHONY: bench
+bench: deps $(EQ_BENCH) module-for
+	@EQ_BENCH=$(EQ_BENCH) userspace/bench/run-bench.sh $(KVER) \
+		$(CURDIR)/$(KMOD_TREE)/kmod/elasticq.ko $(BUILD)/bench $(BENCH_ARGS)
+
+# Raw uapi and hand-made io_uring SQEs: the benchmark measures the kernel
+# interface itself, not a library's wrappers.
+$(EQ_BENCH): userspace/bench/eq-bench.c uapi/linux/elasticq.h
+	@mkdir -p $(@D)
+	$(CC) $(USER_CFLAGS) -o $@ $< -luring -lrt
 
 # TLC on the lock-free algorithm's model (tla+/README): the real
 # configuration must pass, the original crate's bug must be found.

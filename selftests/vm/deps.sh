@@ -15,7 +15,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 
 pkgs=(qemu-system-x86 busybox-static cpio kmod xz-utils gzip gcc make perl
       clang libclang-rt-14-dev liburing-dev liburcu-dev pkg-config sparse
-      linux-source-6.1 flex bison bc libelf-dev)
+      linux-source-6.1 flex bison bc libelf-dev gnuplot-nox)
 
 log() { echo "deps: $*" >&2; }
 
