@@ -1348,71 +1348,102 @@ TEST_F(fi, open_enomem_in_module)
 }
 
 /*
- * Every allocation of a push batch of FI_BATCH messages (its vector, each
- * message, each growth of the ring) fails once: the messages before the
- * failure stay queued, in order, and the batch reports -ENOMEM for the one
- * that failed (or fails with it if it was the first).  Which allocation
- * is the nth one also depends on slab state (a new slab page, a vmalloc
- * preload), so a sweep may miss a message; sweep again, up to three
- * times, until the allocation of every message has failed.
+ * A push batch of the next FI_BATCH messages of the model with allocation
+ * @nth failing: it must stop with -ENOMEM at some message (the ones before
+ * it stay queued, in order) or go through.  Return the index of the
+ * message it stopped at, FI_BATCH if none, or -1 if no fault was injected
+ * (so @nth is past the batch's allocations).  The queue is emptied after.
  */
-TEST_F_TIMEOUT(fi, push_batch_enomem_every_allocation, 900)
+static int fi_push_batch_nth(struct __test_metadata *_metadata,
+			     FIXTURE_DATA(fi) *self, unsigned int nth)
 {
 	struct fi_op op = { .kind = FI_PUSH_BATCH, .fd = self->fd,
 			    .count = FI_BATCH };
-	unsigned int nth, nomem = 0, i, sweep, missed = FI_BATCH;
-	bool failed_at[FI_BATCH] = { false };
 	struct elasticq_stats st;
-	bool injected;
 	size_t off, len;
+	bool injected;
+	unsigned int i;
 	long ret;
+
+	for (i = 0, off = 0; i < FI_BATCH; i++, off += len) {
+		len = fi_len(m_next + i);
+		eq_fill(fi_wbuf + off, len, FI_TAG, m_next + i);
+		op.vec[i].addr = (uintptr_t)(fi_wbuf + off);
+		op.vec[i].len = len;
+	}
+	ret = fi_call(_metadata, self, FI_MODE_NTH, nth, &op, &injected);
+	if (ret < 0) {
+		EXPECT_EQ(-ENOMEM, ret) {
+			TH_LOG("allocation %u", nth);
+		}
+		EXPECT_EQ(-ENOMEM, fi_aux);
+		ret = 0;
+	} else {
+		EXPECT_EQ(ret < FI_BATCH ? -ENOMEM : 0, fi_aux) {
+			TH_LOG("allocation %u: %ld pushed", nth, ret);
+		}
+	}
+	for (i = 0; i < ret; i++)
+		fi_accepted(op.vec[i].len);
+	EXPECT_EQ(0, eq_get_stats(self->fd, &st));
+	EXPECT_EQ(m_next - m_first, st.len) {
+		TH_LOG("allocation %u: %ld pushed", nth, ret);
+	}
+	/* Read back and empty: the next batch finds room. */
+	fi_check_all(_metadata, self->fd);
+	if (!injected)
+		return -1;
+	return fi_aux ? ret : FI_BATCH;
+}
+
+/*
+ * Every allocation of a push batch (its vector, each message, each growth
+ * of the ring) fails once.  Which allocation is the nth also depends on
+ * slab and per-CPU state (a new slab page, a vmap preload), so a plain
+ * sweep of nth may step over a message; the messages it missed are then
+ * looked for between the nth values that stopped at their neighbours.
+ */
+TEST_F_TIMEOUT(fi, push_batch_enomem_every_allocation, 900)
+{
+	unsigned int nth, last = 0, nomem = 0, i, lo, hi, round;
+	unsigned int nth_at[FI_BATCH + 1] = { 0 };
+	int at, missed = FI_BATCH;
 
 	NEED_FI();
 	ASSERT_EQ(0, fi_push_n(self->fd, 3));
-	for (sweep = 0; sweep < 3 && missed; sweep++) {
-		injected = true;
-		for (nth = 1; nth < 2000 && injected; nth++) {
-			/* The next FI_BATCH messages of the model. */
-			for (i = 0, off = 0; i < FI_BATCH; i++, off += len) {
-				len = fi_len(m_next + i);
-				eq_fill(fi_wbuf + off, len, FI_TAG, m_next + i);
-				op.vec[i].addr = (uintptr_t)(fi_wbuf + off);
-				op.vec[i].len = len;
-			}
-			ret = fi_call(_metadata, self, FI_MODE_NTH, nth, &op,
-				      &injected);
-			if (ret < 0) {
-				ASSERT_EQ(-ENOMEM, ret) {
-					TH_LOG("allocation %u", nth);
-				}
-				ASSERT_EQ(-ENOMEM, fi_aux);
-				ret = 0;
-			} else if (ret < FI_BATCH) {
-				ASSERT_EQ(-ENOMEM, fi_aux) {
-					TH_LOG("allocation %u: %ld pushed",
-					       nth, ret);
-				}
-			} else {
-				ASSERT_EQ(0, fi_aux);
-			}
-			if (ret < FI_BATCH) {
-				nomem++;
-				missed -= !failed_at[ret];
-				failed_at[ret] = true;
-			}
-			for (i = 0; i < ret; i++)
-				fi_accepted(op.vec[i].len);
-			ASSERT_EQ(0, eq_get_stats(self->fd, &st));
-			ASSERT_EQ(m_next - m_first, st.len) {
-				TH_LOG("allocation %u: %ld pushed", nth, ret);
-			}
-			/* Read back and empty: the next batch finds room. */
-			fi_check_all(_metadata, self->fd);
+	for (nth = 1; nth < 2000; nth++) {
+		at = fi_push_batch_nth(_metadata, self, nth);
+		ASSERT_TRUE(_metadata->passed);
+		if (at < 0)
+			break;
+		last = nth;
+		if (at < FI_BATCH) {
+			nomem++;
+			missed -= !nth_at[at];
+			if (!nth_at[at])
+				nth_at[at] = nth;
 		}
-		ASSERT_FALSE(injected);
-		TH_LOG("push batch, sweep %u: %u allocations, %u stopped by "
-		       "ENOMEM so far, %u messages never failed", sweep + 1,
-		       nth - 2, nomem, missed);
+	}
+	ASSERT_GT(2000, nth);
+	TH_LOG("push batch: %u allocations, %u stopped by ENOMEM, %d "
+	       "messages missed", last, nomem, missed);
+	for (round = 0; round < 3 && missed; round++) {
+		for (i = 0; i < FI_BATCH; i++) {
+			if (nth_at[i])
+				continue;
+			lo = i && nth_at[i - 1] ? nth_at[i - 1] : 1;
+			hi = i + 1 < FI_BATCH && nth_at[i + 1] ?
+			     nth_at[i + 1] : last;
+			for (nth = lo; nth <= hi && !nth_at[i]; nth++) {
+				at = fi_push_batch_nth(_metadata, self, nth);
+				ASSERT_TRUE(_metadata->passed);
+				if (at >= 0 && at < FI_BATCH && !nth_at[at]) {
+					nth_at[at] = nth;
+					missed--;
+				}
+			}
+		}
+		TH_LOG("round %u: %d messages missed", round + 1, missed);
 	}
 	EXPECT_EQ(0, missed);
 	fi_finish(_metadata, self);

@@ -574,16 +574,16 @@ TEST_F(ur, cmd_pop_survives_another_close)
 }
 
 /*
- * The submitting task exits (killed, or exiting normally) with a pop
- * parked on its own file and ring: the exit does not hang, and the
- * command consumed nothing.
+ * The submitting task exits (killed, or exiting normally) or execs with a
+ * pop parked on its own file and ring: neither hangs (both wait for the
+ * task's io_uring requests), and the command consumed nothing.
  */
 TEST_F(ur, cmd_pop_cancelled_on_task_exit)
 {
 	int how;
 
 	NEED_RING();
-	for (how = 0; how < 2; how++) {
+	for (how = 0; how < 3; how++) {
 		self->rep[0].done = 0;
 		self->child[0] = fork();
 		ASSERT_LE(0, self->child[0]);
@@ -598,8 +598,10 @@ TEST_F(ur, cmd_pop_cancelled_on_task_exit)
 			if (ring_cmd(&r, fd, ELASTICQ_IOC_POP_BATCH, &cb, 0, 1))
 				_exit(3);
 			self->rep[0].done = 1;
-			if (how)
+			if (how == 1)
 				_exit(0);
+			if (how == 2)
+				execl("/bin/true", "true", (char *)NULL);
 			pause();
 			_exit(4);
 		}
@@ -609,7 +611,9 @@ TEST_F(ur, cmd_pop_cancelled_on_task_exit)
 		if (!how)
 			kill(self->child[0], SIGKILL);
 		EXPECT_EQ(how ? 0 : 1000 + SIGKILL,
-			  eq_wait_exit(self->child[0]));
+			  eq_wait_exit(self->child[0])) {
+			TH_LOG("how %d", how);
+		}
 		self->child[0] = 0;
 		check_nothing_parked(_metadata, self);
 	}
