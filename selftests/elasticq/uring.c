@@ -374,6 +374,20 @@ static void pop_args(struct elasticq_pop_batch *b, void *out, size_t len,
 	b->bytes = 12345;	/* must be overwritten */
 }
 
+/*
+ * Submit a pop batch of up to 8 messages into buf on @fd, tagged @data,
+ * and check that it parks: no completion within 300 ms.
+ */
+static void park_pop(struct __test_metadata *_metadata, struct ring *r,
+		     int fd, struct elasticq_pop_batch *b, uint64_t data)
+{
+	struct io_uring_cqe cqe;
+
+	pop_args(b, buf, 4096, 8);
+	ASSERT_EQ(0, ring_cmd(r, fd, ELASTICQ_IOC_POP_BATCH, b, 0, data));
+	EXPECT_EQ(0, ring_wait(r, &cqe, 300));
+}
+
 static void push_args(struct elasticq_push_batch *b,
 		      const struct elasticq_msg_vec *v, unsigned int n)
 {
@@ -491,10 +505,7 @@ TEST_F(ur, cmd_pop_parks_until_a_producer)
 	int i, n;
 
 	NEED_RING();
-	pop_args(&b, buf, 4096, 8);
-	ASSERT_EQ(0, ring_cmd(&self->ring, self->fd, ELASTICQ_IOC_POP_BATCH,
-			      &b, 0, 7));
-	EXPECT_EQ(0, ring_wait(&self->ring, &cqe, 300));
+	park_pop(_metadata, &self->ring, self->fd, &b, 7);
 	EXPECT_EQ(0, io_workers());
 
 	self->child[0] = fork();
@@ -535,10 +546,7 @@ TEST_F(ur, cmd_pop_cancelled_on_close)
 	NEED_RING();
 	fd = eq_open(0);
 	ASSERT_LE(0, fd);
-	pop_args(&b, buf, 4096, 8);
-	ASSERT_EQ(0, ring_cmd(&self->ring, fd, ELASTICQ_IOC_POP_BATCH, &b, 0,
-			      8));
-	EXPECT_EQ(0, ring_wait(&self->ring, &cqe, 300));
+	park_pop(_metadata, &self->ring, fd, &b, 8);
 	ASSERT_EQ(0, close(fd));
 	ASSERT_EQ(1, ring_wait(&self->ring, &cqe, EQ_WAIT_MS));
 	EXPECT_EQ(8, cqe.user_data);
@@ -556,10 +564,7 @@ TEST_F(ur, cmd_pop_survives_another_close)
 	struct io_uring_cqe cqe;
 
 	NEED_RING();
-	pop_args(&b, buf, 4096, 8);
-	ASSERT_EQ(0, ring_cmd(&self->ring, self->fd, ELASTICQ_IOC_POP_BATCH,
-			      &b, 0, 9));
-	EXPECT_EQ(0, ring_wait(&self->ring, &cqe, 300));
+	park_pop(_metadata, &self->ring, self->fd, &b, 9);
 	self->child[0] = fork();
 	ASSERT_LE(0, self->child[0]);
 	if (self->child[0] == 0)
@@ -632,10 +637,7 @@ TEST_F(ur, cmd_pop_cancelled_by_ring_teardown)
 	NEED_RING();
 	fd = eq_open(0);
 	ASSERT_LE(0, fd);
-	pop_args(&b, buf, 4096, 8);
-	ASSERT_EQ(0, ring_cmd(&self->ring, fd, ELASTICQ_IOC_POP_BATCH, &b, 0,
-			      1));
-	EXPECT_EQ(0, ring_wait(&self->ring, &cqe, 300));
+	park_pop(_metadata, &self->ring, fd, &b, 1);
 	ring_exit(&self->ring);
 	/* The file's last reference was the command's: wait for it. */
 	ASSERT_EQ(0, close(fd));
