@@ -1345,16 +1345,6 @@ static const struct bad_field pop_bad[] = {
 #undef PB
 };
 
-static void pop_args(struct elasticq_pop_batch *b, void *p, size_t len,
-		     unsigned int max_msgs)
-{
-	memset(b, 0, sizeof(*b));
-	b->size = sizeof(*b);
-	b->buf = (uintptr_t)p;
-	b->buf_len = len;
-	b->max_msgs = max_msgs;
-}
-
 TEST_F(eq, pop_batch_bad_fields)
 {
 	struct elasticq_pop_batch b;
@@ -1363,7 +1353,7 @@ TEST_F(eq, pop_batch_bad_fields)
 	const size_t len = 10;
 
 	write_msgs(_metadata, self->fd, 0, 2, &len, 1);
-	pop_args(&b, buf, sizeof(buf), 64);
+	eq_pop_args(&b, buf, sizeof(buf), 64);
 	expect_bad_fields(_metadata, self->fd, ELASTICQ_IOC_POP_BATCH, &b,
 			  sizeof(b), pop_bad,
 			  sizeof(pop_bad) / sizeof(pop_bad[0]));
@@ -1397,7 +1387,7 @@ TEST_F(eq, pop_batch_larger_struct)
 
 	write_msgs(_metadata, self->fd, 0, 1, &len, 1);
 	memset(&big, 0, sizeof(big));
-	pop_args(&big.b, buf, sizeof(buf), 64);
+	eq_pop_args(&big.b, buf, sizeof(buf), 64);
 	big.b.size = sizeof(big);
 	ASSERT_EQ(0, eq_get_stats(self->fd, &st0));
 	big.tail = 1;

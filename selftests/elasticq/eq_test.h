@@ -618,6 +618,17 @@ static inline long eq_push_batch(int fd, const struct elasticq_msg_vec *v,
 	return ret < 0 ? -errno : ret;
 }
 
+/* A pop batch argument for @len bytes at @buf, up to @max_msgs. */
+static inline void eq_pop_args(struct elasticq_pop_batch *b, void *buf,
+			       size_t len, unsigned int max_msgs)
+{
+	memset(b, 0, sizeof(*b));
+	b->size = sizeof(*b);
+	b->buf = (uintptr_t)buf;
+	b->buf_len = len;
+	b->max_msgs = max_msgs;
+}
+
 /* POP_BATCH into @buf; the count or -errno, *@bytes as reported. */
 static inline long eq_pop_batch(int fd, void *buf, size_t len,
 				unsigned int max_msgs, unsigned int flags,
@@ -626,12 +637,8 @@ static inline long eq_pop_batch(int fd, void *buf, size_t len,
 	struct elasticq_pop_batch b;
 	long ret;
 
-	memset(&b, 0, sizeof(b));
-	b.size = sizeof(b);
+	eq_pop_args(&b, buf, len, max_msgs);
 	b.flags = flags;
-	b.buf = (uintptr_t)buf;
-	b.buf_len = len;
-	b.max_msgs = max_msgs;
 	b.timeout_ns = timeout_ns;
 	ret = ioctl(fd, ELASTICQ_IOC_POP_BATCH, &b);
 	if (bytes)

@@ -86,27 +86,42 @@ static void ring_exit(struct ring *r)
 	r->fd = -1;
 }
 
-/* Submit one read or write; 0 or -errno. */
-static int ring_rw(struct ring *r, uint8_t op, int fd, void *buf,
-		   unsigned int len, uint64_t data)
+/* The next SQE, zeroed; ring_submit() hands it to the kernel. */
+static struct io_uring_sqe *ring_sqe(struct ring *r)
 {
-	unsigned int tail = *r->sq_tail, idx = tail & *r->sq_mask;
-	struct io_uring_sqe *sqe = &r->sqes[idx];
-	int n;
+	struct io_uring_sqe *sqe = &r->sqes[*r->sq_tail & *r->sq_mask];
 
 	memset(sqe, 0, sizeof(*sqe));
-	sqe->opcode = op;
-	sqe->fd = fd;
-	sqe->addr = (uintptr_t)buf;
-	sqe->len = len;
-	sqe->off = (uint64_t)-1;	/* a stream: no offset */
-	sqe->user_data = data;
+	return sqe;
+}
+
+/* Submit the SQE ring_sqe() gave; 0 or -errno. */
+static int ring_submit(struct ring *r)
+{
+	unsigned int tail = *r->sq_tail, idx = tail & *r->sq_mask;
+	int n;
+
 	r->sq_array[idx] = idx;
 	__atomic_store_n(r->sq_tail, tail + 1, __ATOMIC_RELEASE);
 	n = syscall(__NR_io_uring_enter, r->fd, 1, 0, 0, NULL, 0);
 	if (n < 0)
 		return -errno;
 	return n == 1 ? 0 : -EIO;
+}
+
+/* Submit one read or write; 0 or -errno. */
+static int ring_rw(struct ring *r, uint8_t op, int fd, void *buf,
+		   unsigned int len, uint64_t data)
+{
+	struct io_uring_sqe *sqe = ring_sqe(r);
+
+	sqe->opcode = op;
+	sqe->fd = fd;
+	sqe->addr = (uintptr_t)buf;
+	sqe->len = len;
+	sqe->off = (uint64_t)-1;	/* a stream: no offset */
+	sqe->user_data = data;
+	return ring_submit(r);
 }
 
 /* Wait up to @ms for a completion; 1 with *@cqe, 0 if none, -errno. */
@@ -341,37 +356,26 @@ TEST_F(ur, write_parks_while_full_by_bytes)
 static int ring_cmd(struct ring *r, int fd, uint32_t op, void *arg,
 		    uint64_t reserved, uint64_t data)
 {
-	unsigned int tail = *r->sq_tail, idx = tail & *r->sq_mask;
-	struct io_uring_sqe *sqe = &r->sqes[idx];
+	struct io_uring_sqe *sqe = ring_sqe(r);
 	struct elasticq_uring_cmd c = {
 		.arg = (uintptr_t)arg,
 		.reserved = reserved,
 	};
-	int n;
 
-	memset(sqe, 0, sizeof(*sqe));
 	sqe->opcode = IORING_OP_URING_CMD;
 	sqe->fd = fd;
 	sqe->cmd_op = op;
 	memcpy(sqe->cmd, &c, sizeof(c));
 	sqe->user_data = data;
-	r->sq_array[idx] = idx;
-	__atomic_store_n(r->sq_tail, tail + 1, __ATOMIC_RELEASE);
-	n = syscall(__NR_io_uring_enter, r->fd, 1, 0, 0, NULL, 0);
-	if (n < 0)
-		return -errno;
-	return n == 1 ? 0 : -EIO;
+	return ring_submit(r);
 }
 
+/* eq_pop_args() with a @bytes the kernel must overwrite. */
 static void pop_args(struct elasticq_pop_batch *b, void *out, size_t len,
 		     unsigned int max_msgs)
 {
-	memset(b, 0, sizeof(*b));
-	b->size = sizeof(*b);
-	b->buf = (uintptr_t)out;
-	b->buf_len = len;
-	b->max_msgs = max_msgs;
-	b->bytes = 12345;	/* must be overwritten */
+	eq_pop_args(b, out, len, max_msgs);
+	b->bytes = 12345;
 }
 
 /*
