@@ -25,19 +25,25 @@
  *		@lock, and only while @roles is 0; so once a role bit is set
  *		it is final and may be read without @lock (READ_ONCE)
  * @roles:	EQ_ROLE_* bits, set under @lock, never cleared
+ * @may:	MAY_READ and MAY_WRITE: the access the file has to @queue,
+ *		what its open mode asked for and the queue's mode granted
+ *		(at open for the default queue, at ATTACH for a named one).
+ *		Written under @lock, read without it by eq_file_queue()
  * @attached:	ATTACH was done; under @lock
  */
 struct eq_file {
 	struct mutex lock;		/* see above */
 	struct eq_queue *queue;
 	unsigned long roles;
+	int may;
 	bool attached;
 };
 
-int eq_dev_register(umode_t mode);
+int eq_dev_register(void);
 void eq_dev_unregister(void);
 
 struct eq_queue *eq_file_claim(struct eq_file *ef, int role);
+struct eq_queue *eq_file_queue(struct eq_file *ef);
 int eq_file_attach(struct eq_file *ef, struct file *file,
 		   const struct elasticq_attach *a,
 		   const struct elasticq_config *cfg);

@@ -163,6 +163,41 @@ static int eq_ioctl_attach(struct file *file, unsigned int cmd,
 			      a.config ? &cfg : NULL);
 }
 
+static int eq_ioctl_get_owner(struct eq_queue *q, unsigned int cmd,
+			      void __user *arg)
+{
+	struct elasticq_owner o = {};
+	int ret;
+
+	ret = eq_ioctl_get_head(cmd, arg, ELASTICQ_OWNER_SIZE_VER0);
+	if (ret)
+		return ret;
+	eq_registry_get_owner(q, &o);
+	return eq_ioctl_copy_out(arg, &o, sizeof(o), cmd);
+}
+
+#define EQ_OWNER_FLAGS	(ELASTICQ_OWNER_UID | ELASTICQ_OWNER_GID | \
+			 ELASTICQ_OWNER_MODE)
+
+static int eq_ioctl_set_owner(struct eq_queue *q, unsigned int cmd,
+			      void __user *arg)
+{
+	struct elasticq_owner o;
+	int ret;
+
+	ret = eq_ioctl_copy_in(&o, sizeof(o), ELASTICQ_OWNER_SIZE_VER0, cmd,
+			       arg);
+	if (ret)
+		return ret;
+	if (!o.flags || (o.flags & ~EQ_OWNER_FLAGS) || o.reserved0 ||
+	    !eq_all_zero(o.reserved, sizeof(o.reserved)) ||
+	    (!(o.flags & ELASTICQ_OWNER_UID) && o.uid) ||
+	    (!(o.flags & ELASTICQ_OWNER_GID) && o.gid) ||
+	    (!(o.flags & ELASTICQ_OWNER_MODE) && o.mode) || o.mode > 0777)
+		return -EINVAL;
+	return eq_registry_set_owner(q, &o);
+}
+
 static int eq_ioctl_destroy(unsigned int cmd, void __user *arg)
 {
 	struct elasticq_destroy d;
@@ -325,22 +360,18 @@ static long eq_ioctl_pop_batch(struct file *file, unsigned int cmd,
  * @arg:  user pointer to the command's struct
  *
  * Return: 0, a count for the batch commands, or a negative errno; -ENOTTY
- * for a command it does not know.
+ * for a command it does not know; -EACCES for one that needs access to
+ * the file's queue when the file has none.
  */
 long eq_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 {
 	struct eq_file *ef = file->private_data;
 	void __user *uarg = (void __user *)arg;
+	struct eq_queue *q;
 
 	if (cmd == ELASTICQ_IOC_CONSUME)
 		return eq_ioctl_consume(file, arg);
 	switch (EQ_IOC_SIZELESS(cmd)) {
-	case EQ_IOC_SIZELESS(ELASTICQ_IOC_GET_STATS):
-		return eq_ioctl_get_stats(READ_ONCE(ef->queue), cmd, uarg);
-	case EQ_IOC_SIZELESS(ELASTICQ_IOC_GET_CONFIG):
-		return eq_ioctl_get_config(READ_ONCE(ef->queue), cmd, uarg);
-	case EQ_IOC_SIZELESS(ELASTICQ_IOC_SET_CONFIG):
-		return eq_ioctl_set_config(READ_ONCE(ef->queue), cmd, uarg);
 	case EQ_IOC_SIZELESS(ELASTICQ_IOC_ATTACH):
 		return eq_ioctl_attach(file, cmd, uarg);
 	case EQ_IOC_SIZELESS(ELASTICQ_IOC_DESTROY):
@@ -349,7 +380,31 @@ long eq_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 		return eq_ioctl_push_batch(file, cmd, uarg);
 	case EQ_IOC_SIZELESS(ELASTICQ_IOC_POP_BATCH):
 		return eq_ioctl_pop_batch(file, cmd, uarg);
+	}
+	/* The rest need read or write access to the file's queue. */
+	switch (EQ_IOC_SIZELESS(cmd)) {
+	case EQ_IOC_SIZELESS(ELASTICQ_IOC_GET_STATS):
+	case EQ_IOC_SIZELESS(ELASTICQ_IOC_GET_CONFIG):
+	case EQ_IOC_SIZELESS(ELASTICQ_IOC_SET_CONFIG):
+	case EQ_IOC_SIZELESS(ELASTICQ_IOC_GET_OWNER):
+	case EQ_IOC_SIZELESS(ELASTICQ_IOC_SET_OWNER):
+		break;
 	default:
 		return -ENOTTY;
+	}
+	q = eq_file_queue(ef);
+	if (IS_ERR(q))
+		return PTR_ERR(q);
+	switch (EQ_IOC_SIZELESS(cmd)) {
+	case EQ_IOC_SIZELESS(ELASTICQ_IOC_GET_STATS):
+		return eq_ioctl_get_stats(q, cmd, uarg);
+	case EQ_IOC_SIZELESS(ELASTICQ_IOC_GET_CONFIG):
+		return eq_ioctl_get_config(q, cmd, uarg);
+	case EQ_IOC_SIZELESS(ELASTICQ_IOC_SET_CONFIG):
+		return eq_ioctl_set_config(q, cmd, uarg);
+	case EQ_IOC_SIZELESS(ELASTICQ_IOC_GET_OWNER):
+		return eq_ioctl_get_owner(q, cmd, uarg);
+	default:
+		return eq_ioctl_set_owner(q, cmd, uarg);
 	}
 }

@@ -72,9 +72,11 @@ static struct eq_lf_ring *eq_lf_ring_alloc(struct eq_lfq *q, u32 capacity,
 {
 	struct eq_lf_ring *r;
 	u32 i;
+	int ret;
 
-	if (!eq_budget_charge(q->budget, eq_lf_ring_mem(capacity)))
-		return ERR_PTR(-ENOBUFS);
+	ret = eq_budget_charge(q->budget, eq_lf_ring_mem(capacity));
+	if (ret)
+		return ERR_PTR(ret);
 	r = kvmalloc(eq_lf_ring_mem(capacity), EQ_LF_GFP);
 	if (!r) {
 		eq_budget_uncharge(q->budget, eq_lf_ring_mem(capacity));
@@ -240,13 +242,14 @@ static void eq_lfq_note_len(struct eq_lfq *q, s64 len)
  *
  * Return: 0; -EMSGSIZE if it can never fit; -EAGAIN if the queue is full
  * (capacity or max_bytes; below max_capacity the consumer is asked to
- * grow the ring); -ENOBUFS if the memory budget is exhausted.  On error
+ * grow the ring); -ENOBUFS or -EDQUOT if a memory budget is exhausted.  On error
  * the caller still owns @msg.
  */
 int eq_lfq_push(struct eq_lfq *q, struct eq_msg *msg)
 {
 	u64 mem = eq_msg_mem(msg);
 	s64 len;
+	int ret;
 
 	if (msg->len > min_t(u64, READ_ONCE(q->cfg.max_msg_size),
 			     READ_ONCE(q->cfg.max_bytes)))
@@ -256,9 +259,10 @@ int eq_lfq_push(struct eq_lfq *q, struct eq_msg *msg)
 		atomic64_sub(msg->len, &q->bytes);
 		return -EAGAIN;
 	}
-	if (!eq_budget_charge(q->budget, mem)) {
+	ret = eq_budget_charge(q->budget, mem);
+	if (ret) {
 		atomic64_sub(msg->len, &q->bytes);
-		return -ENOBUFS;
+		return ret;
 	}
 	atomic64_add(mem, &q->msg_mem);
 	len = atomic64_inc_return(&q->len);

@@ -50,10 +50,6 @@ static uint variant = ELASTICQ_VARIANT_LOCKED;
 module_param(variant, uint, 0444);
 MODULE_PARM_DESC(variant, "Default queue: 0 lock-based, 1 lock-free MPSC (0)");
 
-static ushort dev_mode = 0666;
-module_param(dev_mode, ushort, 0444);
-MODULE_PARM_DESC(dev_mode, "Permission bits of /dev/elasticq (0666)");
-
 static int __init elasticq_init(void)
 {
 	struct elasticq_config cfg = {
@@ -72,11 +68,7 @@ static int __init elasticq_init(void)
 	};
 	int ret;
 
-	if (dev_mode > 0777) {
-		pr_err("elasticq: invalid dev_mode\n");
-		return -EINVAL;
-	}
-	ret = eq_registry_init(&cfg, dev_mode);
+	ret = eq_registry_init(&cfg);
 	if (ret) {
 		pr_err("elasticq: cannot create the default queue (%d)\n", ret);
 		/* Over max_total_bytes: the parameters contradict each other. */
@@ -87,7 +79,7 @@ static int __init elasticq_init(void)
 		ret = -ENOMEM;
 		goto err_registry;
 	}
-	ret = eq_dev_register(dev_mode);
+	ret = eq_dev_register();
 	if (ret)
 		goto err_proc;
 	return 0;

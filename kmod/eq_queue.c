@@ -22,15 +22,19 @@
 
 /**
  * eq_queue_create() - allocate a queue with one reference
- * @cfg:    a configuration that passed eq_config_validate()
- * @budget: the memory budget its ring is charged to
+ * @cfg:        a configuration that passed eq_config_validate()
+ * @creator:    the user that pays for the queue's memory; the queue takes
+ *              over the caller's reference on success
+ * @privileged: the creator has CAP_SYS_RESOURCE: the queue may pass
+ *              @creator's memory limit, never the module's
  *
  * The caller fills in the identity fields (name, owner, mode).
  *
- * Return: the queue, or ERR_PTR(-ENOMEM) or ERR_PTR(-ENOBUFS).
+ * Return: the queue, or ERR_PTR(-ENOMEM), ERR_PTR(-ENOBUFS) or
+ * ERR_PTR(-EDQUOT); on error the caller keeps its reference on @creator.
  */
 struct eq_queue *eq_queue_create(const struct elasticq_config *cfg,
-				 struct eq_mem_budget *budget)
+				 struct eq_user *creator, bool privileged)
 {
 	struct eq_queue *q;
 	int ret;
@@ -39,20 +43,25 @@ struct eq_queue *eq_queue_create(const struct elasticq_config *cfg,
 	if (!q)
 		return ERR_PTR(-ENOMEM);
 	q->variant = cfg->variant;
+	atomic64_set(&q->budget.used, 0);
+	q->budget.parent = &creator->budget;
+	q->budget.exempt = privileged;
 	if (eq_queue_lockfree(q))
-		ret = eq_lfq_init(&q->lfq, cfg, budget, 0);
+		ret = eq_lfq_init(&q->lfq, cfg, &q->budget, 0);
 	else
-		ret = eq_ring_init(&q->ring, cfg, budget);
+		ret = eq_ring_init(&q->ring, cfg, &q->budget);
 	if (ret) {
 		kfree(q);
 		return ERR_PTR(ret);
 	}
+	q->creator = creator;
 	mutex_init(&q->consumer_lock);
 	mutex_init(&q->config_lock);
 	init_waitqueue_head(&q->readers);
 	init_waitqueue_head(&q->writers);
 	refcount_set(&q->refs, 1);
 	INIT_LIST_HEAD(&q->node);
+	spin_lock_init(&q->ident_lock);
 	return q;
 }
 
@@ -66,6 +75,8 @@ void eq_queue_destroy(struct eq_queue *q)
 		eq_lfq_destroy(&q->lfq);
 	else
 		eq_ring_destroy(&q->ring);
+	WARN_ON(atomic64_read(&q->budget.used));
+	eq_user_put(q->creator);
 	mutex_destroy(&q->consumer_lock);
 	mutex_destroy(&q->config_lock);
 	kfree(q);
@@ -169,7 +180,7 @@ int eq_queue_enqueue(struct eq_queue *q, struct eq_msg *msg, bool nonblock,
 		dropped = r->dropped;
 		ret = eq_ring_push(r, msg);
 		dropped = r->dropped - dropped;
-		if (ret == -ENOBUFS ||
+		if (ret == -ENOBUFS || ret == -EDQUOT ||
 		    (ret == -EAGAIN &&
 		     (nonblock || r->cfg.full_policy == ELASTICQ_FULL_REJECT)))
 			eq_ring_count_rejected(r);

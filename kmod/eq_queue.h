@@ -18,6 +18,7 @@
 
 #include "eq_lfring.h"
 #include "eq_ring.h"
+#include "eq_user.h"
 
 /**
  * struct eq_queue - one elastic message queue
@@ -43,9 +44,14 @@
  *		queue has a name (or is the default queue); the last put frees
  * @node:	in the registry's list while named; the registry's lock
  * @name:	NUL-terminated, "" for the default queue; set at creation
- * @uid:	owner, set at creation
- * @gid:	group, set at creation
- * @mode:	permission bits (0..0777), set at creation
+ * @budget:	the memory this queue holds (ring and messages), charged
+ *		through it to @creator's budget; fixed at creation
+ * @creator:	the user that created the queue and pays for it, with a
+ *		reference; fixed at creation
+ * @ident_lock:	protects @uid, @gid and @mode, which SET_OWNER may change
+ * @uid:	owner
+ * @gid:	group
+ * @mode:	permission bits (0..0777)
  */
 struct eq_queue {
 	u32 variant;
@@ -62,6 +68,9 @@ struct eq_queue {
 	refcount_t refs;
 	struct list_head node;
 	char name[ELASTICQ_NAME_SIZE];
+	struct eq_mem_budget budget;
+	struct eq_user *creator;
+	spinlock_t ident_lock;		/* see above */
 	kuid_t uid;
 	kgid_t gid;
 	umode_t mode;
@@ -95,7 +104,7 @@ static inline u64 eq_msg_room(const struct eq_msg *msg, bool framed)
 }
 
 struct eq_queue *eq_queue_create(const struct elasticq_config *cfg,
-				 struct eq_mem_budget *budget);
+				 struct eq_user *creator, bool privileged);
 void eq_queue_destroy(struct eq_queue *q);
 
 ssize_t eq_queue_push_iter(struct eq_queue *q, struct iov_iter *from,

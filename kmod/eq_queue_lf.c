@@ -110,7 +110,8 @@ int eq_lfqueue_enqueue(struct eq_queue *q, struct eq_msg *msg, bool nonblock,
 		if (ret)
 			break;
 	}
-	if (ret == -EAGAIN || ret == -ENOBUFS || ret == -ETIMEDOUT)
+	if (ret == -EAGAIN || ret == -ENOBUFS || ret == -EDQUOT ||
+	    ret == -ETIMEDOUT)
 		atomic64_inc(&lfq->rejected);
 	if (!ret)
 		eq_lf_wake(&q->readers, EPOLLIN | EPOLLRDNORM);

@@ -85,22 +85,42 @@ size_t eq_msg_mem(const struct eq_msg *msg)
  */
 #define EQ_GFP	(GFP_KERNEL_ACCOUNT | __GFP_RETRY_MAYFAIL | __GFP_NOWARN)
 
+/* Undo a charge of @bytes on @b and its parents up to, not including, @end. */
+static void eq_budget_undo(struct eq_mem_budget *b, struct eq_mem_budget *end,
+			   u64 bytes)
+{
+	for (; b != end; b = b->parent)
+		atomic64_sub(bytes, &b->used);
+}
+
 /**
- * eq_budget_charge() - charge memory to a budget, within its limit
+ * eq_budget_charge() - charge memory to a budget and those above it
  * @b:     the budget, or NULL for none
  * @bytes: how much
  *
- * Return: true if charged; false, with nothing charged, if it would pass
- * the limit.
+ * Return: 0 if charged; otherwise, with nothing charged, the @over errno
+ * of the first budget whose limit it would pass (-ENOBUFS by default).
  */
-bool eq_budget_charge(struct eq_mem_budget *b, u64 bytes)
+int eq_budget_charge(struct eq_mem_budget *b, u64 bytes)
 {
-	if (!b || !bytes)
-		return true;
-	if ((u64)atomic64_add_return(bytes, &b->used) <= READ_ONCE(b->limit))
-		return true;
-	atomic64_sub(bytes, &b->used);
-	return false;
+	struct eq_mem_budget *n;
+	bool exempt = false;
+	const u64 *limit;
+	u64 used;
+
+	if (!bytes)
+		return 0;
+	for (n = b; n; n = n->parent) {
+		used = atomic64_add_return(bytes, &n->used);
+		limit = n->limit;
+		if (limit && (!exempt || !n->parent) &&
+		    used > READ_ONCE(*limit)) {
+			eq_budget_undo(b, n->parent, bytes);
+			return n->over ? n->over : -ENOBUFS;
+		}
+		exempt |= n->exempt;
+	}
+	return 0;
 }
 
 /**
@@ -110,8 +130,7 @@ bool eq_budget_charge(struct eq_mem_budget *b, u64 bytes)
  */
 void eq_budget_uncharge(struct eq_mem_budget *b, u64 bytes)
 {
-	if (b)
-		atomic64_sub(bytes, &b->used);
+	eq_budget_undo(b, NULL, bytes);
 }
 
 static u64 eq_slots_mem(u32 capacity)
@@ -171,10 +190,14 @@ static int eq_ring_resize(struct eq_ring *r, u32 capacity)
 	u64 now = eq_slots_mem(r->capacity), then = eq_slots_mem(capacity);
 	struct eq_msg **slots;
 	u32 i, pos;
+	int ret;
 
 	lockdep_assert_held(&r->lock);
-	if (then > now && !eq_budget_charge(r->budget, then - now))
-		return -ENOBUFS;
+	if (then > now) {
+		ret = eq_budget_charge(r->budget, then - now);
+		if (ret)
+			return ret;
+	}
 	slots = eq_slots_alloc(capacity);
 	if (!slots) {
 		if (then > now)
@@ -259,10 +282,13 @@ void eq_config_store(struct elasticq_config *dst,
 int eq_ring_init(struct eq_ring *r, const struct elasticq_config *cfg,
 		 struct eq_mem_budget *budget)
 {
+	int ret;
+
 	memset(r, 0, sizeof(*r));
 	r->budget = budget;
-	if (!eq_budget_charge(r->budget, eq_slots_mem(cfg->initial_capacity)))
-		return -ENOBUFS;
+	ret = eq_budget_charge(r->budget, eq_slots_mem(cfg->initial_capacity));
+	if (ret)
+		return ret;
 	r->slots = eq_slots_alloc(cfg->initial_capacity);
 	if (!r->slots) {
 		eq_budget_uncharge(r->budget, eq_slots_mem(cfg->initial_capacity));
@@ -364,8 +390,9 @@ int eq_ring_push(struct eq_ring *r, struct eq_msg *msg)
 	} else if (eq_ring_full_for(r, msg->len)) {
 		return -EAGAIN;
 	}
-	if (!eq_budget_charge(r->budget, mem))
-		return -ENOBUFS;
+	ret = eq_budget_charge(r->budget, mem);
+	if (ret)
+		return ret;
 	/* Dropping frees a slot, so a push that drops never needs to grow. */
 	while (eq_ring_full_for(r, msg->len))
 		eq_ring_drop_head(r);

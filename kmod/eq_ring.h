@@ -30,17 +30,27 @@ struct eq_msg {
 };
 
 /**
- * struct eq_mem_budget - memory that several rings share, with a limit
+ * struct eq_mem_budget - memory charged against a limit, in a hierarchy
  * @used:	bytes charged now: ring slot arrays plus queued messages
- * @limit:	most bytes that may be charged; may change at any time (a
- *		module parameter), read with READ_ONCE
+ * @limit:	most bytes that may be charged, or NULL for no limit of its
+ *		own; the value may change at any time (a module parameter)
+ *		and is read with READ_ONCE
+ * @parent:	charged with every charge of this budget, or NULL
+ * @over:	what a charge over @limit fails with (-ENOBUFS or -EDQUOT)
+ * @exempt:	charges through this budget ignore the limits of the budgets
+ *		above it, except the topmost one's (a queue created with
+ *		CAP_SYS_RESOURCE: above its creator's limit, never above the
+ *		module's)
  *
  * Charges and uncharges are atomic and need no lock; a charge that would
- * pass @limit fails with nothing charged.
+ * pass a limit fails with nothing charged anywhere.
  */
 struct eq_mem_budget {
 	atomic64_t used;
-	u64 limit;
+	const u64 *limit;
+	struct eq_mem_budget *parent;
+	int over;
+	bool exempt;
 };
 
 /**
@@ -83,7 +93,7 @@ int eq_config_validate(const struct elasticq_config *cfg);
 void eq_config_store(struct elasticq_config *dst,
 		     const struct elasticq_config *src);
 
-bool eq_budget_charge(struct eq_mem_budget *b, u64 bytes);
+int eq_budget_charge(struct eq_mem_budget *b, u64 bytes);
 void eq_budget_uncharge(struct eq_mem_budget *b, u64 bytes);
 
 struct eq_msg *eq_msg_alloc(size_t len);

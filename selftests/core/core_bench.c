@@ -158,7 +158,6 @@ static void bench_init(struct bench *b, enum variant v)
 
 	memset(b, 0, sizeof(*b));
 	b->v = v;
-	b->budget.limit = ~0ULL;
 	ret = v == LOCKFREE ? eq_lfq_init(&b->lfq, &c, &b->budget, 0) :
 			      eq_ring_init(&b->ring, &c, &b->budget);
 	if (ret) {

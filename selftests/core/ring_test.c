@@ -434,12 +434,14 @@ static void check_model(struct __test_metadata *_metadata,
 FIXTURE(ring) {
 	struct eq_ring r;
 	struct eq_mem_budget budget;	/* outlives r: teardown uncharges */
+	u64 limit;			/* the budget's */
 	bool live;
 };
 
 FIXTURE_SETUP(ring)
 {
 	self->live = false;
+	self->budget.limit = &self->limit;
 }
 
 FIXTURE_TEARDOWN(ring)
@@ -2140,7 +2142,7 @@ TEST_F(ring, budget_tracks_ring_memory)
 	struct eq_msg *m;
 	u64 i;
 
-	b->limit = BIG_BYTES;
+	self->limit = BIG_BYTES;
 	ring_up_budget(_metadata, self, c, b);
 	ASSERT_EQ(4 * sizeof(void *), used(b));
 	for (i = 0; i < 40; i++) {		/* grows */
@@ -2173,6 +2175,59 @@ TEST_F(ring, budget_tracks_ring_memory)
 }
 
 /*
+ * The hierarchy the module builds: a queue's budget (no limit of its own)
+ * under its creator's (-EDQUOT) under the module's (-ENOBUFS).  A charge
+ * that passes any limit fails with that level's errno and charges nothing
+ * anywhere; an exempt queue passes its creator's limit, never the module's.
+ */
+TEST_F(ring, budget_hierarchy)
+{
+	u64 module_limit = 1000, user_limit = 300;
+	struct eq_mem_budget module = { .limit = &module_limit, .over = -ENOBUFS };
+	struct eq_mem_budget user = { .limit = &user_limit, .parent = &module,
+				      .over = -EDQUOT };
+	struct eq_mem_budget q1 = { .parent = &user };
+	struct eq_mem_budget q2 = { .parent = &user, .exempt = true };
+	struct eq_mem_budget other = { .limit = &user_limit, .parent = &module,
+				       .over = -EDQUOT };
+	struct eq_mem_budget q3 = { .parent = &other };
+
+	ASSERT_EQ(0, eq_budget_charge(&q1, 200));
+	ASSERT_EQ(-EDQUOT, eq_budget_charge(&q1, 101));
+	ASSERT_EQ(200, used(&q1));
+	ASSERT_EQ(200, used(&user));
+	ASSERT_EQ(200, used(&module));
+	/* The exempt queue of the same user goes past the user's limit. */
+	ASSERT_EQ(0, eq_budget_charge(&q2, 500));
+	ASSERT_EQ(700, used(&user));
+	ASSERT_EQ(500, used(&q2));
+	/* ... but not past the module's, and then nothing is charged. */
+	ASSERT_EQ(-ENOBUFS, eq_budget_charge(&q2, 301));
+	ASSERT_EQ(500, used(&q2));
+	ASSERT_EQ(700, used(&user));
+	ASSERT_EQ(700, used(&module));
+	/* The user over its limit (by its exempt queue) can't charge q1. */
+	ASSERT_EQ(-EDQUOT, eq_budget_charge(&q1, 1));
+	ASSERT_EQ(200, used(&q1));
+	/* Another user: its own limit, the module's room. */
+	ASSERT_EQ(0, eq_budget_charge(&q3, 300));
+	ASSERT_EQ(1000, used(&module));
+	ASSERT_EQ(-ENOBUFS, eq_budget_charge(&q2, 1));
+	ASSERT_EQ(-EDQUOT, eq_budget_charge(&q3, 1));
+	ASSERT_EQ(1000, used(&module));
+	/* The limit is read at every charge: a module parameter may change. */
+	user_limit = 1000;
+	module_limit = 2000;
+	ASSERT_EQ(0, eq_budget_charge(&q1, 100));
+	eq_budget_uncharge(&q1, 300);
+	eq_budget_uncharge(&q2, 500);
+	eq_budget_uncharge(&q3, 300);
+	ASSERT_EQ(0, used(&user));
+	ASSERT_EQ(0, used(&other));
+	ASSERT_EQ(0, used(&module));
+}
+
+/*
  * At the limit: -ENOBUFS for a message, for the growth a push needs, for a
  * new ring and for a resize by set_config; each leaves everything as it was.
  */
@@ -2184,7 +2239,7 @@ TEST_F(ring, budget_limit_enobufs_changes_nothing)
 	struct eq_ring other;
 	struct eq_msg *m;
 
-	b->limit = 2 * sizeof(void *);
+	self->limit = 2 * sizeof(void *);
 	ring_up_budget(_metadata, self, c, b);
 	/* No room for any message. */
 	m = mk(8, 1);
@@ -2192,7 +2247,7 @@ TEST_F(ring, budget_limit_enobufs_changes_nothing)
 	ASSERT_EQ(0, stats(&self->r).len);
 	ASSERT_EQ(2 * sizeof(void *), used(b));
 	/* Room for two messages, not for growing the ring to a third. */
-	b->limit += 2 * (MSG_HDR + 8) + 2 * sizeof(void *);
+	self->limit += 2 * (MSG_HDR + 8) + 2 * sizeof(void *);
 	ASSERT_EQ(0, eq_ring_push(&self->r, m));
 	ASSERT_EQ(0, push(&self->r, 8, 2));
 	before = stats(&self->r);

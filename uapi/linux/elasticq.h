@@ -157,9 +157,16 @@ struct elasticq_stats {
  * The queue's owner and group are the creator's fsuid and fsgid.  Binding
  * checks permission like open(2) does: a file opened for writing needs
  * write permission on the queue (to produce), one opened for reading needs
- * read permission (to consume).  A file can be bound once, before it was
- * used to push or pop (EBUSY otherwise); open another file for another
- * queue.
+ * read permission (to consume); a file opened for neither cannot bind
+ * (EBADF).  A file can be bound once, before it was used to push or pop
+ * (EBUSY otherwise); open another file for another queue.  A CREATE that
+ * fails, for any reason, leaves no queue behind.
+ *
+ * The creator's user pays for the queue: its ring and messages count
+ * against the user's memory limit and the queue against the user's number
+ * of queues (EDQUOT beyond either; module parameters max_user_bytes and
+ * max_user_queues), for the queue's whole life, whoever pushes into it and
+ * whoever owns it later.
  */
 struct elasticq_attach {
 	__u32 size;
@@ -172,6 +179,42 @@ struct elasticq_attach {
 };
 
 #define ELASTICQ_ATTACH_SIZE_VER0	112
+
+/* elasticq_owner.flags for SET_OWNER: the fields to change */
+#define ELASTICQ_OWNER_UID		0x1
+#define ELASTICQ_OWNER_GID		0x2
+#define ELASTICQ_OWNER_MODE		0x4
+
+/**
+ * struct elasticq_owner - owner, group and mode of a queue (GET/SET_OWNER)
+ * @size:	sizeof(struct elasticq_owner) as known to the caller
+ * @flags:	GET: must be zero; SET: ELASTICQ_OWNER_* bits, the fields
+ *		to change (at least one)
+ * @uid:	the owner, in the caller's user namespace (GET: the overflow
+ *		uid if it has no mapping there)
+ * @gid:	the group, likewise
+ * @mode:	permission bits, 0..0777
+ * @reserved0:	must be zero
+ * @reserved:	must be zero
+ *
+ * Applies to the queue the file is bound to, the default queue included,
+ * like fchown(2) and fchmod(2) on a message queue descriptor: only
+ * CAP_CHOWN gives a queue to another user; its owner may set its group to
+ * one of the owner's groups and change its mode; CAP_CHOWN (owner, group)
+ * and CAP_FOWNER (mode) stand in for the owner.  Files already bound keep
+ * the access they were given.
+ */
+struct elasticq_owner {
+	__u32 size;
+	__u32 flags;
+	__u32 uid;
+	__u32 gid;
+	__u32 mode;
+	__u32 reserved0;
+	__u64 reserved[2];
+};
+
+#define ELASTICQ_OWNER_SIZE_VER0	40
 
 /**
  * struct elasticq_destroy - remove a named queue (DESTROY)
@@ -315,9 +358,12 @@ struct elasticq_pop_batch {
 /*
  * Bind the file to a named queue, creating it with CREATE.  ENOENT: no such
  * queue and no CREATE; EEXIST: it exists and CREATE|EXCL; EACCES: the
- * file's access mode is not allowed by the queue's mode; EBUSY: the file
- * was bound or used already; ENOSPC: the module's limit on queues is
- * reached; EINVAL: a bad name, flag, mode, reserved field or config.
+ * file's access mode is not allowed by the queue's mode; EBADF: the file is
+ * open neither for reading nor for writing; EBUSY: the file was bound or
+ * used already; ENOSPC: the module's limit on queues is reached; EDQUOT:
+ * the creator's limit on queues or memory is reached; ENOBUFS: the
+ * module's memory limit is reached; EINVAL: a bad name, flag, mode,
+ * reserved field or config.
  */
 #define ELASTICQ_IOC_ATTACH	_IOW(ELASTICQ_IOC_MAGIC, 0x04, struct elasticq_attach)
 /* Remove a named queue.  ENOENT: no such queue; EPERM: not the owner. */
@@ -331,6 +377,15 @@ struct elasticq_pop_batch {
 #define ELASTICQ_IOC_PUSH_BATCH	_IOWR(ELASTICQ_IOC_MAGIC, 0x07, struct elasticq_push_batch)
 /* Dequeue a batch; see struct elasticq_pop_batch. */
 #define ELASTICQ_IOC_POP_BATCH	_IOWR(ELASTICQ_IOC_MAGIC, 0x08, struct elasticq_pop_batch)
+/* Read the bound queue's owner, group and mode; see struct elasticq_owner. */
+#define ELASTICQ_IOC_GET_OWNER	_IOWR(ELASTICQ_IOC_MAGIC, 0x09, struct elasticq_owner)
+/*
+ * Change them.  EPERM: not allowed (see struct elasticq_owner); EINVAL: no
+ * flag or an unknown one, a mode above 0777, an id without a mapping in the
+ * caller's user namespace, or a reserved field set.  Nothing changes on
+ * error.
+ */
+#define ELASTICQ_IOC_SET_OWNER	_IOW(ELASTICQ_IOC_MAGIC, 0x0a, struct elasticq_owner)
 
 /**
  * struct elasticq_uring_cmd - the command area of an IORING_OP_URING_CMD SQE
