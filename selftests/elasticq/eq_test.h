@@ -325,10 +325,105 @@ static inline long eq_drain(void)
 	return tries < 1000 ? count : -EBUSY;
 }
 
+/* GET_OWNER on the file's queue; 0 or -errno. */
+static inline int eq_get_owner(int fd, struct elasticq_owner *o)
+{
+	memset(o, 0, sizeof(*o));
+	o->size = sizeof(*o);
+	return ioctl(fd, ELASTICQ_IOC_GET_OWNER, o) ? -errno : 0;
+}
+
+/* SET_OWNER of the fields in @flags; 0 or -errno. */
+static inline int eq_set_owner(int fd, unsigned int flags, unsigned int uid,
+			       unsigned int gid, unsigned int mode)
+{
+	struct elasticq_owner o;
+
+	memset(&o, 0, sizeof(o));
+	o.size = sizeof(o);
+	o.flags = flags;
+	o.uid = flags & ELASTICQ_OWNER_UID ? uid : 0;
+	o.gid = flags & ELASTICQ_OWNER_GID ? gid : 0;
+	o.mode = flags & ELASTICQ_OWNER_MODE ? mode : 0;
+	return ioctl(fd, ELASTICQ_IOC_SET_OWNER, &o) ? -errno : 0;
+}
+
+/* The default queue's owner, group and mode after load. */
+#define EQ_DEF_UID		0U
+#define EQ_DEF_GID		0U
+#define EQ_DEF_MODE		0662U
+#define EQ_OWNER_ALL		(ELASTICQ_OWNER_UID | ELASTICQ_OWNER_GID | \
+				 ELASTICQ_OWNER_MODE)
+
+/* Write a module parameter; 0 or -errno. */
+static inline int eq_write_param(const char *name, unsigned long long val)
+{
+	char path[256], buf[32];
+	int fd, len, ret = 0;
+	ssize_t n;
+
+	snprintf(path, sizeof(path), EQ_SYSFS_PARAMS "%s", name);
+	len = snprintf(buf, sizeof(buf), "%llu\n", val);
+	fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	n = write(fd, buf, len);
+	if (n != len)
+		ret = n < 0 ? -errno : -EIO;
+	close(fd);
+	return ret;
+}
+
+#define EQ_MAX_PARAMS	8
+
+/* Module parameters a test changed, with their values before. */
+struct eq_saved_params {
+	int n;
+	struct {
+		const char *name;
+		unsigned long long val;
+	} p[EQ_MAX_PARAMS];
+};
+
+/* Set a module parameter, remembering the first value it had; 0 or -errno. */
+static inline int eq_set_param(struct eq_saved_params *s, const char *name,
+			       unsigned long long val)
+{
+	int i;
+
+	for (i = 0; i < s->n; i++)
+		if (!strcmp(s->p[i].name, name))
+			break;
+	if (i == s->n) {
+		if (s->n >= EQ_MAX_PARAMS)
+			return -ENOSPC;
+		if (!eq_read_param(name, &s->p[i].val))
+			return -ENOENT;
+		s->p[i].name = name;
+		s->n++;
+	}
+	return eq_write_param(name, val);
+}
+
+/* Put back every parameter eq_set_param() changed; 0 or the first -errno. */
+static inline int eq_restore_params(struct eq_saved_params *s)
+{
+	int ret = 0, r;
+
+	while (s->n > 0) {
+		s->n--;
+		r = eq_write_param(s->p[s->n].name, s->p[s->n].val);
+		if (!ret)
+			ret = r;
+	}
+	return ret;
+}
+
 /*
- * Empty the queue and put back the load-time config with the capacity at
- * initial_capacity (a config with max == initial first clamps the ring down
- * to it).  Return 0 or -errno.
+ * Put back the default queue's owner, group and mode, empty the queue and
+ * put back the load-time config with the capacity at initial_capacity (a
+ * config with max == initial first clamps the ring down to it).  Return 0
+ * or -errno.
  */
 static inline int eq_reset(void)
 {
@@ -344,7 +439,9 @@ static inline int eq_reset(void)
 	fd = eq_open(0);
 	if (fd < 0)
 		return fd;
-	for (tries = 0; tries < 10; tries++) {
+	ret = eq_set_owner(fd, EQ_OWNER_ALL, EQ_DEF_UID, EQ_DEF_GID,
+			   EQ_DEF_MODE);
+	for (tries = 0; !ret && tries < 10; tries++) {
 		n = eq_drain();
 		if (n < 0) {
 			ret = n;

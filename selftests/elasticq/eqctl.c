@@ -708,6 +708,7 @@ TEST_F(ctl, permission)
 {
 	struct run *r = self->r;
 	char tok[16][64];
+	mode_t old;
 
 	EQCTL(r, "create", self->a, "--mode", "0600");
 	ASSERT_EQ(0, r->status);
@@ -717,10 +718,18 @@ TEST_F(ctl, permission)
 	run_eqctl(r, NULL, 0, as_nobody, ARGV("destroy", self->a));
 	EXPECT_EQ(EX_NOPERM, r->status);
 	EXPECT_STREQ(errline(self->a, "destroy", EPERM), r->err);
-	/* Without read permission list shows what it may: no bounds. */
+	/*
+	 * list shows only the queues the user may use; without read
+	 * permission it shows what it may: no bounds.
+	 */
+	old = umask(0);
+	EQCTL(r, "create", self->b, "--mode", "0602");
+	umask(old);
+	ASSERT_EQ(0, r->status);
 	run_eqctl(r, NULL, 0, as_nobody, ARGV("list"));
 	EXPECT_EQ(0, r->status);
-	ASSERT_EQ(12, find_row(r->out, self->a, tok, 16));
+	EXPECT_EQ(-1, find_row(r->out, self->a, tok, 16));
+	ASSERT_EQ(12, find_row(r->out, self->b, tok, 16));
 	EXPECT_STREQ("-", tok[5]);
 	EXPECT_EQ(0, queue_len(self->a));
 }
