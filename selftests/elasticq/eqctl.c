@@ -704,6 +704,47 @@ static int as_nobody(void)
 	return eq_drop_privileges();
 }
 
+/* owner: shows, and changes as chown(1)/chmod(1) would. */
+TEST_F(ctl, owner)
+{
+	struct run *r = self->r;
+
+	EQCTL(r, "owner");
+	EXPECT_EQ(0, r->status);
+	EXPECT_STREQ("(default) 0 0 0662\n", r->out);
+	EQCTL(r, "owner", "-", "65534:65534", "--mode", "0620");
+	EXPECT_EQ(0, r->status);
+	EXPECT_STREQ("(default) 65534 65534 0620\n", r->out);
+	EQCTL(r, "owner", "-", ":0");
+	EXPECT_EQ(0, r->status);
+	EXPECT_STREQ("(default) 65534 0 0620\n", r->out);
+	EQCTL(r, "owner", "-", "root");
+	EXPECT_EQ(0, r->status);
+	EXPECT_STREQ("(default) 0 0 0620\n", r->out);
+	/* Not the owner, no CAP_CHOWN: EPERM, nothing changed. */
+	EQCTL(r, "create", self->a, "--mode", "0666");
+	ASSERT_EQ(0, r->status);
+	run_eqctl(r, NULL, 0, as_nobody, ARGV("owner", self->a, "65534"));
+	EXPECT_EQ(EX_NOPERM, r->status);
+	EXPECT_STREQ(errline(self->a, "owner", EPERM), r->err);
+	run_eqctl(r, NULL, 0, as_nobody, ARGV("owner", self->a));
+	EXPECT_EQ(0, r->status);
+	/* Bad arguments: usage errors, nothing changed. */
+	EQCTL(r, "owner", self->a, "no-such-user-here");
+	EXPECT_EQ(EX_USAGE, r->status);
+	EQCTL(r, "owner", self->a, ":");
+	EXPECT_EQ(EX_USAGE, r->status);
+	EQCTL(r, "owner", self->a, "--mode", "0800");
+	EXPECT_EQ(EX_USAGE, r->status);
+	EQCTL(r, "owner", self->a, "0", "extra");
+	EXPECT_EQ(EX_USAGE, r->status);
+	EQCTL(r, "owner", self->a);
+	EXPECT_EQ(0, r->status);
+	EXPECT_NE(NULL, strstr(r->out, " 0 0 0")) {
+		TH_LOG("%s", r->out);
+	}
+}
+
 TEST_F(ctl, permission)
 {
 	struct run *r = self->r;

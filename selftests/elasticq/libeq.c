@@ -181,6 +181,35 @@ TEST_F(lib, open_permission)
 	close(fd);
 }
 
+/* GET_OWNER and SET_OWNER: only the fields named change. */
+TEST_F(lib, owner)
+{
+	struct elasticq_owner o;
+	int fd;
+
+	fd = make_queue(self->name, NULL);	/* 0600, owned by root */
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(0, elasticq_get_owner(fd, &o));
+	EXPECT_EQ(0, o.uid);
+	EXPECT_EQ(0, o.gid);
+	EXPECT_EQ(0600, o.mode);
+	ASSERT_EQ(0, elasticq_set_owner(fd, ELASTICQ_OWNER_GID, 1, 2, 0644));
+	ASSERT_EQ(0, elasticq_get_owner(fd, &o));
+	EXPECT_EQ(0, o.uid);
+	EXPECT_EQ(2, o.gid);
+	EXPECT_EQ(0600, o.mode);
+	ASSERT_EQ(0, elasticq_set_owner(fd, ELASTICQ_OWNER_UID |
+					ELASTICQ_OWNER_MODE, 3, 0, 0640));
+	ASSERT_EQ(0, elasticq_get_owner(fd, &o));
+	EXPECT_EQ(3, o.uid);
+	EXPECT_EQ(2, o.gid);
+	EXPECT_EQ(0640, o.mode);
+	EXPECT_EQ(-EINVAL, elasticq_set_owner(fd, 0, 0, 0, 0));
+	EXPECT_EQ(-EINVAL, elasticq_set_owner(fd, ELASTICQ_OWNER_MODE, 0, 0,
+					      01000));
+	close(fd);
+}
+
 TEST_F(lib, destroy)
 {
 	char long_name[ELASTICQ_NAME_SIZE + 1];

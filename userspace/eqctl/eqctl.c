@@ -10,7 +10,9 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <grp.h>
 #include <inttypes.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -593,6 +595,104 @@ static int cmd_stats(int argc, char **argv)
 	return 0;
 }
 
+/* ---- owner ---- */
+
+/* A user or group name, or a number; false if neither. */
+static bool parse_id(const char *s, bool group, unsigned int *id)
+{
+	uint64_t v;
+
+	if (parse_u64(s, &v, false) && v < UINT32_MAX) {
+		*id = v;
+		return true;
+	}
+	if (group) {
+		struct group *g = getgrnam(s);
+
+		if (g)
+			*id = g->gr_gid;
+		return g;
+	} else {
+		struct passwd *p = getpwnam(s);
+
+		if (p)
+			*id = p->pw_uid;
+		return p;
+	}
+}
+
+/* Bind to the queue with whatever access the caller has to it. */
+static int open_any(const char *name)
+{
+	int fd = elasticq_open(name, O_RDONLY, 0, 0, NULL);
+
+	if (fd == -EACCES)
+		fd = elasticq_open(name, O_WRONLY, 0, 0, NULL);
+	return fd;
+}
+
+static int cmd_owner(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "mode", required_argument, NULL, OPT_MODE },
+		{ "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 }
+	};
+	unsigned int flags = 0, uid = 0, gid = 0, mode = 0;
+	struct elasticq_owner o;
+	const char *name = NULL;
+	char *spec = NULL, *colon;
+	int fd, opt, ret;
+
+	while ((opt = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		switch (opt) {
+		case OPT_MODE:
+			if (*optarg < '0' || *optarg > '7' ||
+			    strspn(optarg, "01234567") != strlen(optarg) ||
+			    (mode = strtoul(optarg, NULL, 8)) > 0777)
+				return usage_error("bad mode '%s'", optarg);
+			flags |= ELASTICQ_OWNER_MODE;
+			break;
+		case 'h':
+			return command_help();
+		default:
+			return bad_option(argv);
+		}
+	}
+	name = queue_arg(argc, argv);
+	if (optind + 1 < argc)
+		spec = argv[optind + 1];
+	if (optind + 2 < argc)
+		return usage_error("unexpected argument '%s'", argv[optind + 2]);
+	if (spec) {
+		colon = strchr(spec, ':');
+		if (colon)
+			*colon++ = '\0';
+		if (*spec) {
+			if (!parse_id(spec, false, &uid))
+				return usage_error("no such user '%s'", spec);
+			flags |= ELASTICQ_OWNER_UID;
+		}
+		if (colon && *colon) {
+			if (!parse_id(colon, true, &gid))
+				return usage_error("no such group '%s'", colon);
+			flags |= ELASTICQ_OWNER_GID;
+		}
+		if (!(flags & (ELASTICQ_OWNER_UID | ELASTICQ_OWNER_GID)))
+			return usage_error("bad owner '%s'", argv[optind + 1]);
+	}
+	fd = open_any(name);
+	if (fd < 0)
+		return fail_open(name, fd);
+	ret = flags ? elasticq_set_owner(fd, flags, uid, gid, mode) : 0;
+	if (!ret)
+		ret = elasticq_get_owner(fd, &o);
+	close(fd);
+	if (ret)
+		return fail(name, flags ? "owner" : "get owner", ret);
+	printf("%s %u %u %04o\n", label(name), o.uid, o.gid, o.mode);
+	return 0;
+}
+
 static volatile sig_atomic_t interrupted;
 
 static void on_sigint(int sig)
@@ -935,6 +1035,10 @@ static const struct command commands[] = {
 	  "Remove a named queue; files still bound to it keep it until closed.\n" },
 	{ "list", cmd_list, "",
 	  "A table of every queue, from " PROC_PATH ".\n" },
+	{ "owner", cmd_owner, "[NAME [USER][:GROUP]] [--mode OCTAL]",
+	  "Show a queue's owner, group and mode as numbers, after changing those\n"
+	  "given (as chown(1) and chmod(1) would: giving a queue away needs\n"
+	  "CAP_CHOWN).  NAME - is the default queue.\n" },
 	{ "stats", cmd_stats, "[NAME]",
 	  "Statistics and configuration of one queue (default: the default queue).\n" },
 	{ "watch", cmd_watch, "[NAME] [-i SECONDS] [-n COUNT]",

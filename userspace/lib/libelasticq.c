@@ -134,6 +134,30 @@ int elasticq_get_stats(int fd, struct elasticq_stats *st)
 	return ioctl(fd, ELASTICQ_IOC_GET_STATS, st) ? -errno : 0;
 }
 
+int elasticq_get_owner(int fd, struct elasticq_owner *o)
+{
+	memset(o, 0, sizeof(*o));
+	o->size = sizeof(*o);
+	return ioctl(fd, ELASTICQ_IOC_GET_OWNER, o) ? -errno : 0;
+}
+
+int elasticq_set_owner(int fd, unsigned int flags, uid_t uid, gid_t gid,
+		       mode_t mode)
+{
+	struct elasticq_owner o;
+
+	memset(&o, 0, sizeof(o));
+	o.size = sizeof(o);
+	o.flags = flags;
+	if (flags & ELASTICQ_OWNER_UID)
+		o.uid = uid;
+	if (flags & ELASTICQ_OWNER_GID)
+		o.gid = gid;
+	if (flags & ELASTICQ_OWNER_MODE)
+		o.mode = mode;
+	return ioctl(fd, ELASTICQ_IOC_SET_OWNER, &o) ? -errno : 0;
+}
+
 int elasticq_consume(int fd)
 {
 	return ioctl(fd, ELASTICQ_IOC_CONSUME, 0) ? -errno : 0;

@@ -86,6 +86,26 @@ int elasticq_get_config(int fd, struct elasticq_config *cfg);
 int elasticq_set_config(int fd, const struct elasticq_config *cfg);
 /** elasticq_get_stats() - a snapshot of the bound queue; 0 or -errno */
 int elasticq_get_stats(int fd, struct elasticq_stats *st);
+/**
+ * elasticq_get_owner() - the bound queue's owner, group and mode
+ * @fd: a file bound to the queue, with read or write access to it
+ * @o:  filled in (ids as the caller's user namespace sees them)
+ *
+ * Return: 0 or -errno (-EACCES: no access to the queue).
+ */
+int elasticq_get_owner(int fd, struct elasticq_owner *o);
+/**
+ * elasticq_set_owner() - change the bound queue's owner, group or mode
+ * @fd:    a file bound to the queue
+ * @flags: ELASTICQ_OWNER_UID, _GID and _MODE: which of the rest to set
+ * @uid:   new owner (CAP_CHOWN only)
+ * @gid:   new group (the owner may pick one of its own groups)
+ * @mode:  new permission bits, 0..0777 (the owner or CAP_FOWNER)
+ *
+ * Return: 0 or -errno (-EPERM, -EINVAL).
+ */
+int elasticq_set_owner(int fd, unsigned int flags, uid_t uid, gid_t gid,
+		       mode_t mode);
 /** elasticq_consume() - claim the consumer role; 0 or -errno (-EBUSY) */
 int elasticq_consume(int fd);
 
