@@ -150,14 +150,8 @@ static struct eq_queue *eq_registry_find(const char *name)
 	return NULL;
 }
 
-/**
- * eq_queue_access() - the access the queue's mode grants the current task
- * @q: the queue
- *
- * Return: MAY_READ and MAY_WRITE bits, from the owner's, the group's or
- * the others' bits of the mode as for a file; both with CAP_DAC_OVERRIDE.
- */
-int eq_queue_access(struct eq_queue *q)
+/* The owner's, the group's or the others' rw bits of @q's mode for us. */
+static int eq_queue_mode_bits(struct eq_queue *q)
 {
 	umode_t mode;
 	kuid_t uid;
@@ -172,11 +166,27 @@ int eq_queue_access(struct eq_queue *q)
 		mode >>= 6;
 	else if (in_group_p(gid))
 		mode >>= 3;
-	if ((mode & (MAY_READ | MAY_WRITE)) == (MAY_READ | MAY_WRITE))
-		return mode & (MAY_READ | MAY_WRITE);
-	if (ns_capable_noaudit(&init_user_ns, CAP_DAC_OVERRIDE))
-		return MAY_READ | MAY_WRITE;
 	return mode & (MAY_READ | MAY_WRITE);
+}
+
+/**
+ * eq_queue_access() - the access the queue's mode grants the current task
+ * @q: the queue
+ *
+ * For a file that may never use the access (one opened only to ATTACH
+ * elsewhere), so CAP_DAC_OVERRIDE is looked at without an audit record.
+ *
+ * Return: MAY_READ and MAY_WRITE bits, from the owner's, the group's or
+ * the others' bits of the mode as for a file; both with CAP_DAC_OVERRIDE.
+ */
+int eq_queue_access(struct eq_queue *q)
+{
+	int bits = eq_queue_mode_bits(q);
+
+	if (bits != (MAY_READ | MAY_WRITE) &&
+	    ns_capable_noaudit(&init_user_ns, CAP_DAC_OVERRIDE))
+		return MAY_READ | MAY_WRITE;
+	return bits;
 }
 
 /**
@@ -194,20 +204,7 @@ int eq_queue_want(fmode_t fmode)
 /* As open(2): all of @want, or -EACCES (audited if only a capability helps). */
 static int eq_queue_permission(struct eq_queue *q, int want)
 {
-	umode_t mode;
-	kuid_t uid;
-	kgid_t gid;
-
-	spin_lock(&q->ident_lock);
-	uid = q->uid;
-	gid = q->gid;
-	mode = q->mode;
-	spin_unlock(&q->ident_lock);
-	if (uid_eq(current_fsuid(), uid))
-		mode >>= 6;
-	else if (in_group_p(gid))
-		mode >>= 3;
-	if (!(want & ~mode & (MAY_READ | MAY_WRITE)))
+	if (!(want & ~eq_queue_mode_bits(q)))
 		return 0;
 	return capable(CAP_DAC_OVERRIDE) ? 0 : -EACCES;
 }
