@@ -716,4 +716,113 @@ TEST_F(users, proc_lists_what_the_reader_may_use)
 	EXPECT_EQ(0, rep->handled);
 }
 
+/* ---- user namespaces ---- */
+
+static int write_file(const char *path, const char *text)
+{
+	int fd = open(path, O_WRONLY | O_CLOEXEC), ret = 0;
+
+	if (fd < 0)
+		return -errno;
+	if (write(fd, text, strlen(text)) != (ssize_t)strlen(text))
+		ret = -errno;
+	close(fd);
+	return ret;
+}
+
+/* What userns_child() saw, in its report's data. */
+enum { U_UNSHARE, U_OWNER_UID, U_OWNER_GID, U_SET_MODE, U_SET_UID, U_READ,
+       U_CREATE, U_MINE_UID, U_PROC_ROOT, U_PROC_MINE, U_N };
+
+/*
+ * As uid 65534, in a new user namespace where it is root (0 maps to
+ * 65534): capabilities there give nothing over queues, ids are shown as
+ * the namespace sees them, and what it creates is 65534's.
+ */
+static int userns_child(fixture_t *self, struct eq_child_report *rep,
+			const void *arg)
+{
+	const struct attach_arg *a = arg;
+	int *res = (int *)rep->data, fd, ret;
+	static char buf[1 << 16];
+	struct elasticq_owner o;
+	char line[128];
+	char *row;
+
+	(void)self;
+	res[U_UNSHARE] = unshare(CLONE_NEWUSER) ? -errno : 0;
+	if (res[U_UNSHARE])
+		return 0;
+	if (write_file("/proc/self/uid_map", "0 65534 1") ||
+	    write_file("/proc/self/setgroups", "deny") ||
+	    write_file("/proc/self/gid_map", "0 65534 1"))
+		return 2;
+	fd = eq_open(O_NONBLOCK);
+	if (fd < 0)
+		return 3;
+	ret = eq_get_owner(fd, &o);
+	res[U_OWNER_UID] = ret ? ret : (int)o.uid;
+	res[U_OWNER_GID] = ret ? ret : (int)o.gid;
+	res[U_SET_MODE] = eq_set_owner(fd, ELASTICQ_OWNER_MODE, 0, 0, 0666);
+	res[U_SET_UID] = eq_set_owner(fd, ELASTICQ_OWNER_UID, 0, 0, 0);
+	res[U_READ] = eq_pop(fd, buf, 64);
+	close(fd);
+	fd = eq_open_named(a->mine, O_RDWR, ELASTICQ_ATTACH_CREATE, 0600, NULL);
+	res[U_CREATE] = fd < 0 ? fd : 0;
+	if (fd >= 0) {
+		ret = eq_get_owner(fd, &o);
+		res[U_MINE_UID] = ret ? ret : (int)o.uid;
+		close(fd);
+	}
+	/* /proc/elasticq's OWNER column, as this namespace sees it. */
+	res[U_PROC_ROOT] = res[U_PROC_MINE] = -1;
+	if (eq_read_text("/proc/elasticq", buf, sizeof(buf)) < 0)
+		return 4;
+	for (row = strtok(buf, "\n"); row; row = strtok(NULL, "\n")) {
+		char name[ELASTICQ_NAME_SIZE];
+		unsigned int uid;
+
+		snprintf(line, sizeof(line), "%s", row);
+		if (sscanf(line, "%63s %u", name, &uid) != 2)
+			continue;
+		if (!strcmp(name, "(default)"))
+			res[U_PROC_ROOT] = uid;
+		else if (!strcmp(name, a->mine))
+			res[U_PROC_MINE] = uid;
+	}
+	return 0;
+}
+
+TEST_F(users, user_namespace_root_is_not_root)
+{
+	struct eq_child_report *rep = &self->rep[0];
+	struct attach_arg a = { .mine = qname(self, "userns") };
+	struct elasticq_owner o;
+	int *res = (int *)rep->data;
+	int fd;
+
+	ASSERT_EQ(4, eq_push(self->fd, "root", 4));
+	run_as(_metadata, self, NOBODY, userns_child, &a);
+	if (res[U_UNSHARE])
+		SKIP(return, "no unprivileged user namespaces here (%s)",
+		     strerror(-res[U_UNSHARE]));
+	/* Root has no mapping there: the overflow id. */
+	EXPECT_EQ(65534, res[U_OWNER_UID]);
+	EXPECT_EQ(65534, res[U_OWNER_GID]);
+	EXPECT_EQ(-EPERM, res[U_SET_MODE]);
+	EXPECT_EQ(-EPERM, res[U_SET_UID]);
+	EXPECT_EQ(-EACCES, res[U_READ]);
+	EXPECT_EQ(0, res[U_CREATE]);
+	EXPECT_EQ(0, res[U_MINE_UID]);		/* itself: 0 there */
+	EXPECT_EQ(65534, res[U_PROC_ROOT]);
+	EXPECT_EQ(0, res[U_PROC_MINE]);
+	/* Outside, the queue is 65534's. */
+	fd = eq_open_named(a.mine, O_RDONLY, 0, 0, NULL);
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(0, eq_get_owner(fd, &o));
+	EXPECT_EQ(NOBODY, o.uid);
+	EXPECT_EQ(NOBODY, o.gid);
+	close(fd);
+}
+
 TEST_HARNESS_MAIN
