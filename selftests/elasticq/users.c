@@ -13,6 +13,10 @@
  * report through the shared page; the fixture destroys every queue a test
  * named and puts back every module parameter it changed.
  */
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+
 #define EQ_CUSTOM_FIXTURE
 #include "eq_test.h"
 
@@ -730,6 +734,41 @@ static int write_file(const char *path, const char *text)
 	return ret;
 }
 
+/*
+ * The test VM runs the tests chrooted into the host's root, and a chrooted
+ * process may not create a user namespace.  As root, in a mount namespace
+ * of its own: climb out of the chroot to the namespace's root, move the
+ * old root's mount on top of it (as switch_root does) and enter it, so
+ * that it is the root of the namespace, not a chroot.  Nothing to do
+ * where the tests are not chrooted.
+ */
+static int leave_chroot(void)
+{
+	struct stat ours, init;
+	int oldroot, i;
+
+	if (stat("/", &ours) || stat("/proc/1/root/", &init))
+		return -errno;
+	if (ours.st_dev == init.st_dev && ours.st_ino == init.st_ino)
+		return 0;
+	/* After the unshare: a path of the new namespace, not the old one's. */
+	if (unshare(CLONE_NEWNS))
+		return -errno;
+	oldroot = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (oldroot < 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) ||
+	    (mkdir("/tmp/.users-chroot", 0700) && errno != EEXIST) ||
+	    chroot("/tmp/.users-chroot"))
+		return -errno;
+	for (i = 0; i < 64; i++)
+		if (chdir(".."))
+			return -errno;
+	if (chroot(".") || fchdir(oldroot) ||
+	    mount(".", "/", NULL, MS_MOVE, NULL) || chroot(".") || chdir("/"))
+		return -errno;
+	close(oldroot);
+	return 0;
+}
+
 /* What userns_child() saw, in its report's data. */
 enum { U_UNSHARE, U_OWNER_UID, U_OWNER_GID, U_SET_MODE, U_SET_UID, U_READ,
        U_CREATE, U_MINE_UID, U_PROC_ROOT, U_PROC_MINE, U_N };
@@ -750,6 +789,9 @@ static int userns_child(fixture_t *self, struct eq_child_report *rep,
 	char *row;
 
 	(void)self;
+	/* Dumpable again after setuid(), or /proc/self/ would be root's. */
+	if (become(NOBODY) || prctl(PR_SET_DUMPABLE, 1, 0, 0, 0))
+		return 100;
 	res[U_UNSHARE] = unshare(CLONE_NEWUSER) ? -errno : 0;
 	if (res[U_UNSHARE])
 		return 0;
@@ -802,7 +844,11 @@ TEST_F(users, user_namespace_root_is_not_root)
 	int fd;
 
 	ASSERT_EQ(4, eq_push(self->fd, "root", 4));
-	run_as(_metadata, self, NOBODY, userns_child, &a);
+	self->child[0] = fork();
+	ASSERT_LE(0, self->child[0]);
+	if (!self->child[0])
+		_exit(leave_chroot() ? 101 : userns_child(self, rep, &a));
+	finish(_metadata, self, 0);
 	if (res[U_UNSHARE])
 		SKIP(return, "no unprivileged user namespaces here (%s)",
 		     strerror(-res[U_UNSHARE]));
