@@ -206,6 +206,8 @@ TEST_F(memacct, mem_bytes_follows_kmalloc_classes)
 	ring = mem_bytes(fd);
 	slots = ARRAY_SIZE(lens) *
 		(cfg.variant == ELASTICQ_VARIANT_LOCKFREE ? 16 : 8);
+	TH_LOG("variant %u: %llu bytes of slots take %llu", cfg.variant,
+	       (unsigned long long)slots, (unsigned long long)ring);
 	EXPECT_LE(slots, ring);
 	EXPECT_EQ(kmalloc_real(self->cls, self->ncls, ring), ring);
 	EXPECT_GT(2 * slots + 64, ring);
