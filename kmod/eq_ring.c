@@ -84,6 +84,11 @@ int eq_config_validate(const struct elasticq_config *cfg)
  * the charge is then conservative.  vmalloc()'s own bookkeeping is not
  * counted.
  *
+ * The queues still ask for exactly what they use: the slack is of no use
+ * to a message (its length is fixed) nor to a ring (its capacity follows
+ * the grow and shrink rules), and KASAN then checks accesses against the
+ * exact end.
+ *
  * Return: bytes.
  */
 size_t eq_kvmalloc_size(size_t size)
