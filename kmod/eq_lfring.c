@@ -61,9 +61,10 @@
 
 static u64 eq_lf_ring_mem(u32 capacity)
 {
-	/* No overflow: capacity <= ELASTICQ_CAPACITY_LIMIT. */
-	return sizeof(struct eq_lf_ring) +
-	       (u64)capacity * sizeof(struct eq_lf_slot);
+	struct eq_lf_ring *r;
+
+	/* Allocated with kvmalloc(): charged as eq_kvmalloc_size() says. */
+	return eq_kvmalloc_size(struct_size(r, slots, capacity));
 }
 
 /* A ring whose positions start at @first (0 except in tests). */
@@ -77,7 +78,7 @@ static struct eq_lf_ring *eq_lf_ring_alloc(struct eq_lfq *q, u32 capacity,
 	ret = eq_budget_charge(q->budget, eq_lf_ring_mem(capacity));
 	if (ret)
 		return ERR_PTR(ret);
-	r = kvmalloc(eq_lf_ring_mem(capacity), EQ_LF_GFP);
+	r = kvmalloc(struct_size(r, slots, capacity), EQ_LF_GFP);
 	if (!r) {
 		eq_budget_uncharge(q->budget, eq_lf_ring_mem(capacity));
 		return ERR_PTR(-ENOMEM);

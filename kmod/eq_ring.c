@@ -68,14 +68,45 @@ int eq_config_validate(const struct elasticq_config *cfg)
 }
 
 /**
+ * eq_kvmalloc_size() - the memory kvmalloc(@size) really takes
+ * @size: the size asked for
+ *
+ * What the queues charge for each of their allocations (all of them
+ * kvmalloc()ed), so that the budget and mem_bytes count what the allocator
+ * hands out, not what was asked for.  kvmalloc() tries kmalloc() first:
+ * up to KMALLOC_MAX_CACHE_SIZE that gives an object of the next kmalloc size
+ * class (a 4097-byte request takes 8192 bytes), above it whole pages of the
+ * next power-of-two order (kmalloc_size_roundup() says both).  Only a
+ * request kmalloc() cannot serve at all (over KMALLOC_MAX_SIZE) always goes
+ * to vmalloc(), which maps whole pages.  When a smaller request falls back
+ * to vmalloc() (kmalloc() failed, rare with __GFP_RETRY_MAYFAIL) it takes
+ * PAGE_ALIGN(@size), never more than the power-of-two order charged here:
+ * the charge is then conservative.  vmalloc()'s own bookkeeping is not
+ * counted.
+ *
+ * The queues still ask for exactly what they use: the slack is of no use
+ * to a message (its length is fixed) nor to a ring (its capacity follows
+ * the grow and shrink rules), and KASAN then checks accesses against the
+ * exact end.
+ *
+ * Return: bytes.
+ */
+size_t eq_kvmalloc_size(size_t size)
+{
+	if (size > KMALLOC_MAX_SIZE)
+		return PAGE_ALIGN(size);
+	return kmalloc_size_roundup(size);
+}
+
+/**
  * eq_msg_mem() - the memory a message takes
  * @msg: the message
  *
- * Return: bytes, header included.
+ * Return: bytes, header and the allocator's rounding included.
  */
 size_t eq_msg_mem(const struct eq_msg *msg)
 {
-	return struct_size(msg, data, msg->len);
+	return eq_kvmalloc_size(struct_size(msg, data, msg->len));
 }
 
 /*
@@ -133,9 +164,10 @@ void eq_budget_uncharge(struct eq_mem_budget *b, u64 bytes)
 	eq_budget_undo(b, NULL, bytes);
 }
 
+/* No overflow: capacity <= ELASTICQ_CAPACITY_LIMIT. */
 static u64 eq_slots_mem(u32 capacity)
 {
-	return (u64)capacity * sizeof(struct eq_msg *);
+	return eq_kvmalloc_size((size_t)capacity * sizeof(struct eq_msg *));
 }
 
 /**

@@ -99,6 +99,7 @@ void eq_budget_uncharge(struct eq_mem_budget *b, u64 bytes);
 struct eq_msg *eq_msg_alloc(size_t len);
 void eq_msg_free(struct eq_msg *msg);
 size_t eq_msg_mem(const struct eq_msg *msg);
+size_t eq_kvmalloc_size(size_t size);
 
 int eq_ring_init(struct eq_ring *r, const struct elasticq_config *cfg,
 		 struct eq_mem_budget *budget);

@@ -139,6 +139,53 @@ TEST_F(lf, fifo_and_stats)
 }
 
 /*
+ * mem_bytes, the budget and the shim's count of what the allocator holds
+ * move by each message's kmalloc size class (16 bytes of header plus the
+ * payload, rounded up), and the ring counts rounded too.
+ */
+TEST_F(lf, mem_bytes_size_classes)
+{
+	static const struct {
+		u32 len;
+		u64 mem;
+	} cases[] = {
+		{ 12, 32 }, { 48, 64 }, { 49, 96 }, { 4080, 4096 },
+		{ 4081, 8192 }, { 8192 - 16, 8192 }, { 8192, 16384 },
+		{ 16000, 16384 },
+	};
+	struct elasticq_config c = cfg(8, 8, 8);
+	/* The ring: a 32-byte header (here) and 8 16-byte slots, 160 bytes. */
+	u64 mem = 192;
+	struct eq_msg *m;
+	size_t i;
+
+	ASSERT_EQ(160, sizeof(struct eq_lf_ring) + 8 * sizeof(struct eq_lf_slot));
+	c.max_msg_size = 16384;
+	up(_metadata, self, c, 0);
+	ASSERT_EQ(mem, stats(&self->q).mem_bytes);
+	ASSERT_EQ(mem, atomic64_read(&self->budget.used));
+	ASSERT_EQ(mem, eq_shim_live_bytes());
+	for (i = 0; i < ARRAY_SIZE(cases); i++) {
+		m = mk(1, i, cases[i].len);
+		ASSERT_NE(NULL, m);
+		ASSERT_EQ(0, eq_lfq_push(&self->q, m));
+		mem += cases[i].mem;
+		ASSERT_EQ(mem, stats(&self->q).mem_bytes)
+			TH_LOG("payload %u", cases[i].len);
+		ASSERT_EQ(mem, atomic64_read(&self->budget.used));
+		ASSERT_EQ(mem, eq_shim_live_bytes());
+	}
+	for (i = 0; i < ARRAY_SIZE(cases); i++) {
+		ASSERT_EQ(i, pop(&self->q));
+		mem -= cases[i].mem;
+		ASSERT_EQ(mem, stats(&self->q).mem_bytes);
+		ASSERT_EQ(mem, atomic64_read(&self->budget.used));
+		ASSERT_EQ(mem, eq_shim_live_bytes());
+	}
+	ASSERT_EQ(192, mem);
+}
+
+/*
  * Full below max: EAGAIN, and the consumer grows by SPEC 7's rule; the
  * capacity counts the messages of every ring, so each growth comes at
  * len == capacity as in the lock-based variant.

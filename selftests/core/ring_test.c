@@ -51,6 +51,17 @@ const char *__tsan_default_options(void)
 #define PTR_SIZE	sizeof(struct eq_msg *)
 #define BIG_BYTES	(1ull << 30)
 
+/* What a message and a slot array take: the allocator's size classes. */
+static u64 msg_mem(u64 len)
+{
+	return kmalloc_size_roundup(MSG_HDR + len);
+}
+
+static u64 slots_mem(u64 cap)
+{
+	return kmalloc_size_roundup(cap * PTR_SIZE);
+}
+
 static struct elasticq_config default_cfg(void)
 {
 	struct elasticq_config c = {
@@ -283,7 +294,7 @@ static void m_drop_head(struct model *m)
 	struct ment *e = m_at(m, 0);
 
 	m->bytes -= e->len;
-	m->mem -= MSG_HDR + e->len;
+	m->mem -= msg_mem(e->len);
 	m->dropped++;
 	m->head = (m->head + 1) % MODEL_SLOTS;
 	m->len--;
@@ -334,7 +345,7 @@ static int m_push(struct model *m, struct ment e, bool fail, int *allocs)
 	*m_at(m, m->len) = e;
 	m->len++;
 	m->bytes += e.len;
-	m->mem += MSG_HDR + e.len;
+	m->mem += msg_mem(e.len);
 	m->enq++;
 	if (m_occ(m) > m->hw)
 		m->hw = m_occ(m);
@@ -360,7 +371,7 @@ static int m_commit(struct model *m, u32 idx, bool fail)
 		(m->ntaken - idx - 1) * sizeof(e));
 	m->ntaken--;
 	m->bytes -= e.len;
-	m->mem -= MSG_HDR + e.len;
+	m->mem -= msg_mem(e.len);
 	m->deq++;
 	if (!ref_should_shrink(m->cap, m_occ(m), &m->cfg))
 		return 0;
@@ -412,7 +423,7 @@ static void check_model(struct __test_metadata *_metadata,
 	ASSERT_EQ(m_occ(m), s.len);
 	ASSERT_EQ(m->cap, s.capacity);
 	ASSERT_EQ(m->bytes, s.bytes);
-	ASSERT_EQ(m->mem + (u64)m->cap * PTR_SIZE, s.mem_bytes);
+	ASSERT_EQ(m->mem + slots_mem(m->cap), s.mem_bytes);
 	ASSERT_EQ(s.mem_bytes, eq_shim_live_bytes());
 	ASSERT_EQ(m->hw, s.high_water);
 	ASSERT_EQ(m->enq, s.enqueued);
@@ -589,7 +600,7 @@ TEST_F(ring, init_empty)
 	ASSERT_EQ(0, s.len);
 	ASSERT_EQ(1024, s.capacity);
 	ASSERT_EQ(0, s.bytes);
-	ASSERT_EQ(1024 * PTR_SIZE, s.mem_bytes);
+	ASSERT_EQ(slots_mem(1024), s.mem_bytes);
 	ASSERT_EQ(s.mem_bytes, eq_shim_live_bytes());
 	ASSERT_EQ(1, eq_shim_live_allocs());
 	ASSERT_EQ(0, s.high_water + s.enqueued + s.dequeued + s.dropped +
@@ -611,7 +622,7 @@ TEST_F(ring, init_initial_between_bounds)
 
 	ring_up(_metadata, self, c);
 	ASSERT_EQ(17, stats(&self->r).capacity);
-	ASSERT_EQ(17 * PTR_SIZE, eq_shim_live_bytes());
+	ASSERT_EQ(slots_mem(17), eq_shim_live_bytes());
 }
 
 TEST_F(ring, init_enomem)
@@ -635,13 +646,13 @@ TEST_F(ring, msg_alloc)
 	ASSERT_NE(NULL, m);
 	ASSERT_EQ(0, m->len);
 	ASSERT_EQ(0, m->flags);
-	ASSERT_EQ(MSG_HDR, eq_shim_live_bytes());
+	ASSERT_EQ(msg_mem(0), eq_shim_live_bytes());
 	eq_msg_free(m);
 	m = eq_msg_alloc(ELASTICQ_MSG_SIZE_LIMIT);
 	ASSERT_NE(NULL, m);
 	ASSERT_EQ(ELASTICQ_MSG_SIZE_LIMIT, m->len);
 	m->data[ELASTICQ_MSG_SIZE_LIMIT - 1] = 1;
-	ASSERT_EQ(MSG_HDR + ELASTICQ_MSG_SIZE_LIMIT, eq_shim_live_bytes());
+	ASSERT_EQ(msg_mem(ELASTICQ_MSG_SIZE_LIMIT), eq_shim_live_bytes());
 	eq_msg_free(m);
 	eq_msg_free(NULL);
 
@@ -745,7 +756,7 @@ TEST_F(ring, zero_byte_messages)
 	s = stats(&self->r);
 	ASSERT_EQ(600, s.len);
 	ASSERT_EQ(0, s.bytes);
-	ASSERT_EQ(600 * MSG_HDR + s.capacity * PTR_SIZE, s.mem_bytes);
+	ASSERT_EQ(600 * msg_mem(0) + slots_mem(s.capacity), s.mem_bytes);
 	ASSERT_EQ(s.mem_bytes, eq_shim_live_bytes());
 	/* max_bytes = 1 is full with one byte, never with empty messages */
 	ASSERT_EQ(0, push(&self->r, 1, 1000));
@@ -1059,7 +1070,7 @@ TEST_F(ring, take_commit_shrinks)
 	eq_msg_free(m);
 	ASSERT_EQ(16, self->r.capacity);
 	ASSERT_EQ(1, stats(&self->r).shrinks);
-	ASSERT_EQ(16 * PTR_SIZE + 8 * (MSG_HDR + 1), stats(&self->r).mem_bytes);
+	ASSERT_EQ(slots_mem(16) + 8 * msg_mem(1), stats(&self->r).mem_bytes);
 	ASSERT_EQ(eq_shim_live_bytes(), stats(&self->r).mem_bytes);
 	for (i = 24; i < 27; i++)
 		ASSERT_POP(&self->r, i, 1);
@@ -1207,7 +1218,7 @@ TEST_F(ring, drop_oldest_by_capacity)
 	ASSERT_EQ(0, s.dequeued);
 	ASSERT_EQ(4, s.len);
 	ASSERT_EQ(32, s.bytes);
-	ASSERT_EQ(4 * (MSG_HDR + 8) + 4 * PTR_SIZE, s.mem_bytes);
+	ASSERT_EQ(4 * msg_mem(8) + slots_mem(4), s.mem_bytes);
 	ASSERT_EQ(s.mem_bytes, eq_shim_live_bytes());
 	for (i = 4; i <= 7; i++)
 		ASSERT_POP(&self->r, i, 8);
@@ -1433,7 +1444,7 @@ TEST_F(ring, set_config_clamps_capacity)
 	ASSERT_EQ(3000, self->r.capacity);
 
 	s = stats(&self->r);
-	ASSERT_EQ(3000 * PTR_SIZE + self->r.msg_mem, s.mem_bytes);
+	ASSERT_EQ(slots_mem(3000) + self->r.msg_mem, s.mem_bytes);
 	ASSERT_EQ(s.mem_bytes, eq_shim_live_bytes());
 	ASSERT_EQ(1000, s.len);
 	/* the ring's own counters only count push/pop resizes */
@@ -1556,7 +1567,7 @@ TEST_F(ring, shrink_enomem_postpones)
 	ASSERT_EQ(16, self->r.capacity);
 	ASSERT_EQ(0, stats(&self->r).shrinks);
 	ASSERT_EQ(12, stats(&self->r).dequeued);
-	ASSERT_EQ(16 * PTR_SIZE + 4 * (MSG_HDR + 2), stats(&self->r).mem_bytes);
+	ASSERT_EQ(slots_mem(16) + 4 * msg_mem(2), stats(&self->r).mem_bytes);
 	/* the next pop does it: 16 -> 8 */
 	ASSERT_POP(&self->r, 12, 2);
 	ASSERT_EQ(8, self->r.capacity);
@@ -1579,24 +1590,24 @@ TEST_F(ring, stats_mem_bytes)
 	ring_up(_metadata, self, c);
 	for (i = 0; i < 700; i++) {
 		ASSERT_EQ(0, push(&self->r, (i * 97) % 1500, i));
-		mem += MSG_HDR + (i * 97) % 1500;
+		mem += msg_mem((i * 97) % 1500);
 		bytes += (i * 97) % 1500;
 	}
 	for (i = 0; i < 300; i++) {
 		ASSERT_POP(&self->r, i, (i * 97) % 1500);
-		mem -= MSG_HDR + (i * 97) % 1500;
+		mem -= msg_mem((i * 97) % 1500);
 		bytes -= (i * 97) % 1500;
 	}
 	s = stats(&self->r);
 	ASSERT_EQ(bytes, s.bytes);
-	ASSERT_EQ(mem + s.capacity * PTR_SIZE, s.mem_bytes);
+	ASSERT_EQ(mem + slots_mem(s.capacity), s.mem_bytes);
 	ASSERT_EQ(eq_shim_live_bytes(), s.mem_bytes);
 	ASSERT_EQ(700, s.high_water);
 	ASSERT_EQ(400, s.len);
 	for (i = 300; i < 700; i++)
 		ASSERT_POP(&self->r, i, (i * 97) % 1500);
 	s = stats(&self->r);
-	ASSERT_EQ(4 * PTR_SIZE, s.mem_bytes);
+	ASSERT_EQ(slots_mem(4), s.mem_bytes);
 	ASSERT_EQ(700, s.high_water);
 }
 
@@ -2144,7 +2155,7 @@ TEST_F(ring, budget_tracks_ring_memory)
 
 	self->limit = BIG_BYTES;
 	ring_up_budget(_metadata, self, c, b);
-	ASSERT_EQ(4 * sizeof(void *), used(b));
+	ASSERT_EQ(slots_mem(4), used(b));
 	for (i = 0; i < 40; i++) {		/* grows */
 		ASSERT_EQ(0, push(&self->r, i, i));
 		ASSERT_EQ(stats(&self->r).mem_bytes, used(b));
@@ -2239,15 +2250,19 @@ TEST_F(ring, budget_limit_enobufs_changes_nothing)
 	struct eq_ring other;
 	struct eq_msg *m;
 
-	self->limit = 2 * sizeof(void *);
+	self->limit = slots_mem(2);
 	ring_up_budget(_metadata, self, c, b);
 	/* No room for any message. */
 	m = mk(8, 1);
 	ASSERT_EQ(-ENOBUFS, eq_ring_push(&self->r, m));
 	ASSERT_EQ(0, stats(&self->r).len);
-	ASSERT_EQ(2 * sizeof(void *), used(b));
-	/* Room for two messages, not for growing the ring to a third. */
-	self->limit += 2 * (MSG_HDR + 8) + 2 * sizeof(void *);
+	ASSERT_EQ(slots_mem(2), used(b));
+	/*
+	 * Room for two messages and an empty third, not for growing the
+	 * ring to hold it.
+	 */
+	self->limit += 2 * msg_mem(8) + msg_mem(0) +
+		       slots_mem(4) - slots_mem(2) - 1;
 	ASSERT_EQ(0, eq_ring_push(&self->r, m));
 	ASSERT_EQ(0, push(&self->r, 8, 2));
 	before = stats(&self->r);
@@ -2271,7 +2286,116 @@ TEST_F(ring, budget_limit_enobufs_changes_nothing)
 	ASSERT_EQ(0, memcmp(&before, &after, sizeof(before)));
 	ASSERT_POP(&self->r, 1, 8);
 	ASSERT_POP(&self->r, 2, 8);
-	ASSERT_EQ(2 * sizeof(void *), used(b));
+	ASSERT_EQ(slots_mem(2), used(b));
+}
+
+
+/* ---- what is charged: the allocator's sizes ----------------------------- */
+
+/*
+ * A payload length, and the memory its message takes: 16 bytes of header
+ * plus the payload, rounded up to the kmalloc size class (8, 16, 32, 64,
+ * 96, 128, 192, 256, ... 8192), then to a power-of-two number of pages.
+ */
+static const struct {
+	u32 len;
+	u64 mem;
+} msg_classes[] = {
+	{ 0, 16 }, { 1, 32 }, { 16, 32 }, { 48, 64 }, { 49, 96 },
+	{ 80, 96 }, { 81, 128 }, { 113, 192 }, { 177, 256 }, { 1000, 1024 },
+	{ 4080, 4096 }, { 4081, 8192 }, { 8192 - 16, 8192 }, { 8192, 16384 },
+	{ 12000, 16384 }, { 16000, 16384 }, { 16369, 32768 },
+	{ ELASTICQ_MSG_SIZE_LIMIT, 2 << 20 },
+};
+
+TEST_F(ring, kvmalloc_size_classes)
+{
+	size_t i;
+
+	for (i = 0; i < ARRAY_SIZE(msg_classes); i++)
+		EXPECT_EQ(msg_classes[i].mem,
+			  eq_kvmalloc_size(MSG_HDR + msg_classes[i].len))
+			TH_LOG("payload %u", msg_classes[i].len);
+	EXPECT_EQ(8, eq_kvmalloc_size(1));
+	EXPECT_EQ(8, eq_kvmalloc_size(8));
+	EXPECT_EQ(16, eq_kvmalloc_size(9));
+	EXPECT_EQ(192, eq_kvmalloc_size(129));
+	EXPECT_EQ(512, eq_kvmalloc_size(257));
+	EXPECT_EQ(4 << 20, eq_kvmalloc_size(4 << 20));
+	/* Past kmalloc's largest: vmalloc, whole pages, no power of two. */
+	EXPECT_EQ((4 << 20) + 4096, eq_kvmalloc_size((4 << 20) + 1));
+	EXPECT_EQ(128 << 20, eq_kvmalloc_size((size_t)ELASTICQ_CAPACITY_LIMIT *
+					      PTR_SIZE));
+}
+
+/*
+ * mem_bytes, the budget and the shim's count of what the allocator holds
+ * all move by the rounded size of each message, and the slot array counts
+ * rounded too (20 slots: 160 bytes in the 192-byte class).
+ */
+TEST_F(ring, mem_bytes_size_classes)
+{
+	struct elasticq_config c = mk_cfg(20, 20, 20, 200, 25, BIG_BYTES, 0);
+	struct eq_mem_budget *b = &self->budget;
+	u64 mem = 192;
+	size_t i;
+
+	_Static_assert(ARRAY_SIZE(msg_classes) <= 20, "all fit");
+	c.max_msg_size = ELASTICQ_MSG_SIZE_LIMIT;
+	self->limit = BIG_BYTES;
+	ring_up_budget(_metadata, self, c, b);
+	ASSERT_EQ(mem, stats(&self->r).mem_bytes);
+	ASSERT_EQ(mem, used(b));
+	ASSERT_EQ(mem, eq_shim_live_bytes());
+	for (i = 0; i < ARRAY_SIZE(msg_classes); i++) {
+		ASSERT_EQ(0, push(&self->r, msg_classes[i].len, i));
+		mem += msg_classes[i].mem;
+		ASSERT_EQ(mem, stats(&self->r).mem_bytes)
+			TH_LOG("payload %u", msg_classes[i].len);
+		ASSERT_EQ(mem, used(b));
+		ASSERT_EQ(mem, eq_shim_live_bytes());
+	}
+	ASSERT_EQ(0, stats(&self->r).grows);
+	for (i = 0; i < ARRAY_SIZE(msg_classes); i++) {
+		ASSERT_POP(&self->r, i, msg_classes[i].len);
+		mem -= msg_classes[i].mem;
+		ASSERT_EQ(mem, stats(&self->r).mem_bytes);
+		ASSERT_EQ(mem, used(b));
+	}
+	ASSERT_EQ(192, mem);
+}
+
+/* The budget refuses a message by its rounded size, to the byte. */
+TEST_F(ring, budget_charges_rounded_size)
+{
+	struct elasticq_config c = mk_cfg(2, 2, 2, 200, 25, BIG_BYTES, 0);
+	struct eq_mem_budget *b = &self->budget;
+	struct elasticq_stats before, after;
+
+	/* 16 bytes of slots; a 4081-byte payload takes 8192, not 4097 */
+	self->limit = 16 + 8192 - 1;
+	ring_up_budget(_metadata, self, c, b);
+	before = stats(&self->r);
+	ASSERT_EQ(-ENOBUFS, push(&self->r, 4081, 1));
+	after = stats(&self->r);
+	ASSERT_STATS_EQ(before, after);
+	ASSERT_EQ(16, used(b));
+	self->limit++;
+	ASSERT_EQ(0, push(&self->r, 4081, 1));
+	ASSERT_EQ(16 + 8192, used(b));
+	ASSERT_POP(&self->r, 1, 4081);
+}
+
+/* A slot array too big for kmalloc() counts in whole pages (vmalloc). */
+TEST_F(ring, mem_bytes_vmalloc_slots)
+{
+	struct elasticq_config c = mk_cfg(600000, 600000, 600000, 200, 25,
+					  BIG_BYTES, 0);
+
+	ring_up(_metadata, self, c);
+	/* 4800000 bytes: 1172 pages */
+	ASSERT_EQ(4800512, stats(&self->r).mem_bytes);
+	ASSERT_EQ(4800512, eq_shim_live_bytes());
 }
 
 TEST_HARNESS_MAIN

@@ -195,7 +195,7 @@ static void check_stats(struct rf *f)
 {
 	struct rm *m = &f->m;
 	struct elasticq_stats s;
-	u64 mem = m->mem + (u64)m->cap * RM_PTR_SIZE;
+	u64 mem = m->mem + rm_slots_mem(m->cap);
 	size_t i;
 
 	memset(&s, 0, sizeof(s));	/* the core fills in its part */

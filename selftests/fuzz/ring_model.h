@@ -35,6 +35,40 @@
 #define RM_PTR_SIZE	sizeof(void *)	/* one slot of the ring */
 #define RM_MSG_HDR	16		/* struct eq_msg: u32 len, u32 flags, u64 seq */
 
+/*
+ * What the kernel's allocator holds for a kvmalloc() of @size bytes on
+ * x86_64: the next kmalloc size class up to 8 KiB (8, 16, 32, 64, 96, 128,
+ * 192, then powers of two), then a power of two of 4 KiB pages up to
+ * 4 MiB, and past that (vmalloc) whole pages.
+ */
+static inline u64 rm_kv_mem(u64 size)
+{
+	u64 c;
+
+	if (size > (4u << 20))
+		return (size + 4095) & ~4095ull;
+	if (size > 64 && size <= 96)
+		return 96;
+	if (size > 128 && size <= 192)
+		return 192;
+	/* powers of two: the classes, then the page orders (8 KiB and up) */
+	for (c = 8; c < size; c *= 2)
+		;
+	return c;
+}
+
+/* A message's memory: its header and payload as the allocator rounds it. */
+static inline u64 rm_msg_mem(u32 len)
+{
+	return rm_kv_mem(RM_MSG_HDR + (u64)len);
+}
+
+/* The slot array's memory at capacity @cap. */
+static inline u64 rm_slots_mem(u32 cap)
+{
+	return rm_kv_mem((u64)cap * RM_PTR_SIZE);
+}
+
 struct rm_msg {
 	void *m;	/* the harness's struct eq_msg, compared by identity */
 	u64 id;
@@ -49,7 +83,7 @@ struct rm {
 	struct rm_msg *taken;	/* taken, in take order */
 	u32 ntaken, t_size;
 	u64 bytes;		/* payload queued or taken */
-	u64 mem;		/* header + payload of those messages */
+	u64 mem;		/* rm_msg_mem() of those messages */
 	u64 hw, enq, deq, dropped, rejected, grows, shrinks;
 	long fail;		/* mirror of the shim's fail countdown */
 	unsigned long allocs;	/* allocation attempts so far */
@@ -251,13 +285,13 @@ static inline int rm_push(struct rm *m, struct rm_msg e, u32 *dropped)
 		struct rm_msg d = rm_remove(m->q, &m->len, 0);
 
 		m->bytes -= d.len;
-		m->mem -= RM_MSG_HDR + d.len;
+		m->mem -= rm_msg_mem(d.len);
 		m->dropped++;
 	}
 	*dropped = k;
 	rm_insert(&m->q, &m->len, &m->q_size, m->len, e);
 	m->bytes += e.len;
-	m->mem += RM_MSG_HDR + e.len;
+	m->mem += rm_msg_mem(e.len);
 	m->enq++;
 	if (rm_occ(m) > m->hw)
 		m->hw = rm_occ(m);
@@ -303,7 +337,7 @@ static inline struct rm_msg rm_commit(struct rm *m, u32 idx)
 	struct rm_msg e = rm_remove(m->taken, &m->ntaken, idx);
 
 	m->bytes -= e.len;
-	m->mem -= RM_MSG_HDR + e.len;
+	m->mem -= rm_msg_mem(e.len);
 	m->deq++;
 	/* an allocation failure only postpones the shrink */
 	if (rm_shrinks(m->cap, rm_occ(m), &m->cfg) && !rm_alloc(m)) {

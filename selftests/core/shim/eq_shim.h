@@ -10,7 +10,10 @@
  *   - eq_shim_fail_nth(n): the n-th next allocation fails (n = 1: the next
  *     one); 0 disarms.  One-shot.
  *   - eq_shim_live_allocs()/eq_shim_live_bytes(): what is still allocated
- *     through the shim; eq_shim_alloc_calls(): allocation attempts so far.
+ *     through the shim, in bytes the kernel's allocator would really hold
+ *     (kmalloc size classes, see kmalloc_size_roundup()); the memory handed
+ *     out is still exactly the size asked for, so ASan sees overruns;
+ *     eq_shim_alloc_calls(): allocation attempts so far.
  */
 #ifndef EQ_SHIM_H
 #define EQ_SHIM_H
@@ -100,6 +103,18 @@ static inline size_t size_add(size_t a, size_t b)
 #define GFP_NOWAIT		0x20u
 #define GFP_KERNEL_ACCOUNT	(GFP_KERNEL | __GFP_ACCOUNT)
 
+/*
+ * The x86_64 kernel's numbers (SLUB, 4 KiB pages): kmalloc() serves up to
+ * KMALLOC_MAX_CACHE_SIZE from the kmalloc-<class> caches, then whole pages
+ * of the next order up to KMALLOC_MAX_SIZE (order 10).
+ */
+#define PAGE_SHIFT		12
+#define PAGE_SIZE		(1UL << PAGE_SHIFT)
+#define PAGE_ALIGN(x)		(((x) + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1))
+#define KMALLOC_MAX_CACHE_SIZE	(1UL << (PAGE_SHIFT + 1))
+#define KMALLOC_MAX_SIZE	(1UL << (PAGE_SHIFT + 10))
+
+size_t kmalloc_size_roundup(size_t size);
 void *kmalloc(size_t size, gfp_t flags);
 void *kvmalloc(size_t size, gfp_t flags);
 void *kvmalloc_array(size_t n, size_t size, gfp_t flags);

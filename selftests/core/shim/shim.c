@@ -2,9 +2,10 @@
 /*
  * shim.c - allocator, WARN counter and mutexes behind eq_shim.h.
  *
- * Every allocation carries a 16-byte header with its size, so the shim can
- * count live allocations and bytes; under ASan the header is poisoned, so a
- * stray access just before an object is still reported.
+ * Every allocation carries a 16-byte header with the memory the kernel
+ * would hold for it, so the shim can count live allocations and bytes;
+ * under ASan the header is poisoned, so a stray access just before an
+ * object is still reported.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -83,7 +84,7 @@ void synchronize_rcu(void)
 #define EQ_SHIM_MAGIC	0x65717368696d3031ull	/* "eqshim01" */
 
 struct eq_shim_hdr {
-	size_t size;
+	size_t mem;	/* what the kernel would hold for it */
 	u64 magic;
 };
 _Static_assert(sizeof(struct eq_shim_hdr) == 16, "keep malloc alignment");
@@ -145,7 +146,34 @@ static bool eq_shim_should_fail(void)
 	return false;
 }
 
-void *kmalloc(size_t size, gfp_t flags)
+/*
+ * As mm/slab_common.c (6.12): the smallest kmalloc-<class> cache that fits,
+ * then whole pages of the next order; 0 and sizes kmalloc() cannot serve
+ * come back unchanged.  Written from the kernel's size classes on x86_64
+ * (KMALLOC_MIN_SIZE 8, the 96 and 192 caches), not from the queue core.
+ */
+size_t kmalloc_size_roundup(size_t size)
+{
+	static const size_t classes[] = {
+		8, 16, 32, 64, 96, 128, 192, 256, 512, 1024, 2048, 4096, 8192,
+	};
+	size_t i, pages = PAGE_SIZE;
+
+	_Static_assert(8192 == KMALLOC_MAX_CACHE_SIZE, "the last class");
+	if (!size || size > KMALLOC_MAX_SIZE)
+		return size;
+	if (size <= KMALLOC_MAX_CACHE_SIZE) {
+		for (i = 0; classes[i] < size; i++)
+			;
+		return classes[i];
+	}
+	while (pages < size)
+		pages *= 2;
+	return pages;
+}
+
+/* @mem: what the kernel would hold for it, counted in live_bytes */
+static void *eq_shim_alloc(size_t size, size_t mem, gfp_t flags)
 {
 	struct eq_shim_hdr *h;
 
@@ -155,14 +183,19 @@ void *kmalloc(size_t size, gfp_t flags)
 	h = malloc(sizeof(*h) + size);
 	if (!h)
 		return NULL;
-	h->size = size;
+	h->mem = mem;
 	h->magic = EQ_SHIM_MAGIC;
 	ASAN_POISON_MEMORY_REGION(h, sizeof(*h));
 	if (flags & __GFP_ZERO)
 		memset(h + 1, 0, size);
 	__atomic_add_fetch(&live_allocs, 1, __ATOMIC_RELAXED);
-	__atomic_add_fetch(&live_bytes, size, __ATOMIC_RELAXED);
+	__atomic_add_fetch(&live_bytes, mem, __ATOMIC_RELAXED);
 	return h + 1;
+}
+
+void *kmalloc(size_t size, gfp_t flags)
+{
+	return eq_shim_alloc(size, kmalloc_size_roundup(size), flags);
 }
 
 void *kvmalloc(size_t size, gfp_t flags)
@@ -172,6 +205,9 @@ void *kvmalloc(size_t size, gfp_t flags)
 		WARN_ON_ONCE(!(flags & __GFP_NOWARN));
 		return NULL;
 	}
+	/* Too big for kmalloc(): vmalloc() maps whole pages. */
+	if (size > KMALLOC_MAX_SIZE)
+		return eq_shim_alloc(size, PAGE_ALIGN(size), flags);
 	return kmalloc(size, flags);
 }
 
@@ -196,7 +232,7 @@ void kfree(const void *p)
 		abort();	/* not ours, or freed twice */
 	h->magic = 0;
 	__atomic_sub_fetch(&live_allocs, 1, __ATOMIC_RELAXED);
-	__atomic_sub_fetch(&live_bytes, h->size, __ATOMIC_RELAXED);
+	__atomic_sub_fetch(&live_bytes, h->mem, __ATOMIC_RELAXED);
 	free(h);
 }
 
