@@ -6,7 +6,9 @@
 #define _EQ_DEV_H
 
 #include <linux/fs.h>
+#include <linux/list.h>
 #include <linux/mutex.h>
+#include <linux/spinlock.h>
 
 #include "eq_queue.h"
 
@@ -26,12 +28,17 @@
  *		it is final and may be read without @lock (READ_ONCE)
  * @roles:	EQ_ROLE_* bits, set under @lock, never cleared
  * @attached:	ATTACH was done; under @lock
+ * @uring_lock:	protects @uring_waits
+ * @uring_waits: the io_uring commands parked on this file (eq_uring.c),
+ *		so that closing a file looks at its own commands only
  */
 struct eq_file {
 	struct mutex lock;		/* see above */
 	struct eq_queue *queue;
 	unsigned long roles;
 	bool attached;
+	spinlock_t uring_lock;		/* see above */
+	struct list_head uring_waits;
 };
 
 int eq_dev_register(umode_t mode);
