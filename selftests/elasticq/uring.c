@@ -1052,6 +1052,7 @@ TEST_F(ur, cmd_pop_exclusive_keeps_readers_and_pollers)
 	uint64_t pos = 0;
 	const void *p;
 	uint32_t len;
+	long before;
 	int i;
 
 	NEED_RING();
@@ -1063,8 +1064,8 @@ TEST_F(ur, cmd_pop_exclusive_keeps_readers_and_pollers)
 	if (self->child[0] == 0) {
 		struct pollfd pfd = { .fd = self->fd, .events = POLLIN };
 
-		self->rep[0].ret = poll(&pfd, 1, EQ_WAIT_MS);
-		self->rep[0].ret2 = pfd.revents;
+		/* Woken, it may find the message taken: it polls on. */
+		poll(&pfd, 1, -1);
 		_exit(0);
 	}
 	self->child[1] = fork();
@@ -1080,11 +1081,15 @@ TEST_F(ur, cmd_pop_exclusive_keeps_readers_and_pollers)
 	ASSERT_EQ(0, eq_wait_blocked_in(self->child[0], "do_sys_poll|do_poll",
 					NULL, 0));
 	ASSERT_EQ(0, eq_wait_blocked(self->child[1]));
+	before = vol_switches(self->child[0]);
+	ASSERT_LE(0, before);
 	ASSERT_EQ(0, eq_push_n(self->fd, 9, 0, 1, 24));
-	EXPECT_EQ(0, eq_wait_exit(self->child[0]));
-	self->child[0] = 0;
-	EXPECT_EQ(1, self->rep[0].ret);
-	EXPECT_TRUE(self->rep[0].ret2 & POLLIN);
+	/* The poller was woken (it ran, whatever it found). */
+	for (i = 0; i < EQ_WAIT_MS && vol_switches(self->child[0]) == before;
+	     i++)
+		eq_sleep_ms(1);
+	EXPECT_NE(before, vol_switches(self->child[0]));
+	eq_kill_child(&self->child[0]);
 	ASSERT_EQ(0, eq_push_n(self->fd, 9, 1, 1, 24));
 	EXPECT_EQ(0, eq_wait_exit(self->child[1]));
 	self->child[1] = 0;
@@ -1318,102 +1323,118 @@ TEST_F(ur, cmd_parked_push_rejected_once)
 #define PG 4096
 
 struct stall {
-	int fd, uffd;
+	int uffd;
 	uint8_t *addr;		/* two pages, the second missing */
-	volatile int faulted;	/* 1 when the fault is seen, -1 if not */
-	volatile long ret;	/* the stalled POP_BATCH's result */
-	volatile int done;
-	uint64_t bytes;
-	struct ring *ring;
-	volatile int submitted;	/* the submitter thread: 2 once both are */
+	struct eq_child_report *rep;
 };
 
+/*
+ * Report the fault (handled 1, or -1 if none came), wait for the parent's
+ * word (aux 1), then end the stall by mapping the missing page.
+ */
 static void *stall_watch(void *arg)
 {
 	struct stall *s = arg;
 	struct pollfd pfd = { .fd = s->uffd, .events = POLLIN };
+	struct uffdio_zeropage zp;
 	struct uffd_msg msg;
 
-	if (poll(&pfd, 1, EQ_WAIT_MS) == 1 &&
-	    read(s->uffd, &msg, sizeof(msg)) == sizeof(msg) &&
-	    msg.event == UFFD_EVENT_PAGEFAULT)
-		s->faulted = 1;
-	else
-		s->faulted = -1;
-	return NULL;
-}
-
-/* POP_BATCH of 5 into the two pages: the fifth frame stalls. */
-static void *stall_pop(void *arg)
-{
-	struct stall *s = arg;
-
-	s->ret = eq_pop_batch(s->fd, s->addr, 2 * PG, 5, 0,
-			      ELASTICQ_TIMEOUT_NONE, &s->bytes);
-	s->done = 1;
-	return NULL;
-}
-
-static struct elasticq_pop_batch stall_cmd_args;
-
-/* Submit a pop command and a NOP on the ring (either may block). */
-static void *stall_submit(void *arg)
-{
-	struct stall *s = arg;
-
-	pop_args(&stall_cmd_args, buf, 4096, 8);
-	if (ring_cmd(s->ring, s->fd, ELASTICQ_IOC_POP_BATCH, &stall_cmd_args,
-		     0, 1))
+	if (poll(&pfd, 1, EQ_WAIT_MS) != 1 ||
+	    read(s->uffd, &msg, sizeof(msg)) != sizeof(msg) ||
+	    msg.event != UFFD_EVENT_PAGEFAULT) {
+		s->rep->handled = -1;
 		return NULL;
-	s->submitted = 1;
-	if (!ring_nop(s->ring, 2))
-		s->submitted = 2;
+	}
+	s->rep->handled = 1;
+	while (!s->rep->aux)
+		usleep(1000);
+	memset(&zp, 0, sizeof(zp));
+	zp.range.start = (uintptr_t)s->addr + PG;
+	zp.range.len = PG;
+	if (ioctl(s->uffd, UFFDIO_ZEROPAGE, &zp))
+		s->rep->handled = -2;
 	return NULL;
 }
 
 /*
- * The consumer's copy stalls in a userfaultfd fault (holding the lock-free
- * queue's consumer lock) while a pop command is submitted on the same
- * file: the ring goes on (a NOP after it completes), and once the stall
- * ends the pop completes with the message the stalled batch left.
+ * Child: POP_BATCH of 5 through @fd (shared with the parent: the same
+ * consumer) into two pages, the second registered with userfaultfd, so
+ * the fifth frame's copy stalls until the parent says so.  Report the
+ * result (ret) and whether the frames are messages 8/0..4 of 1000 bytes
+ * (ret2 1).
  */
-TEST_F_TIMEOUT(ur, cmd_pop_not_stalled_by_consumer_fault, 120)
+static void stalled_pop_child(struct eq_child_report *rep, int fd)
 {
 	struct uffdio_api api = { .api = UFFD_API };
-	struct uffdio_zeropage zp;
 	struct uffdio_register reg;
-	struct stall s = { .fd = self->fd, .ring = &self->ring };
-	pthread_t watch, pop, sub;
-	struct io_uring_cqe cqe;
-	bool nop = false, popped = false;
-	int i, got;
+	struct stall s = { .rep = rep };
+	uint64_t bytes = 0, pos = 0;
+	const void *p;
+	pthread_t th;
+	uint32_t len;
+	int i;
 
-	NEED_RING();
-	ASSERT_EQ(0, eq_push_n(self->fd, 8, 0, 6, 1000));
 	s.addr = mmap(NULL, 2 * PG, PROT_READ | PROT_WRITE,
 		      MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	ASSERT_NE(MAP_FAILED, s.addr);
 	s.uffd = syscall(SYS_userfaultfd, O_CLOEXEC);
-	if (s.uffd < 0)
-		SKIP(return, "no userfaultfd (%d)", errno);
-	ASSERT_EQ(0, ioctl(s.uffd, UFFDIO_API, &api));
-	memset(s.addr, 0, PG);
+	if (s.addr == MAP_FAILED || s.uffd < 0 ||
+	    ioctl(s.uffd, UFFDIO_API, &api))
+		_exit(2);
+	memset(s.addr, 0, PG);		/* the first page is there */
 	memset(&reg, 0, sizeof(reg));
 	reg.range.start = (uintptr_t)s.addr + PG;
 	reg.range.len = PG;
 	reg.mode = UFFDIO_REGISTER_MODE_MISSING;
-	ASSERT_EQ(0, ioctl(s.uffd, UFFDIO_REGISTER, &reg));
-	ASSERT_EQ(0, pthread_create(&watch, NULL, stall_watch, &s));
-	ASSERT_EQ(0, pthread_create(&pop, NULL, stall_pop, &s));
-	pthread_join(watch, NULL);
-	ASSERT_EQ(1, s.faulted);
-	ASSERT_EQ(0, s.done);
+	if (ioctl(s.uffd, UFFDIO_REGISTER, &reg) ||
+	    pthread_create(&th, NULL, stall_watch, &s))
+		_exit(3);
+	rep->ret = eq_pop_batch(fd, s.addr, 2 * PG, 5, 0,
+				ELASTICQ_TIMEOUT_NONE, &bytes);
+	rep->ret2 = 1;
+	for (i = 0; i < 5; i++) {
+		p = eq_next_frame(s.addr, bytes, &pos, &len);
+		if (!p || len != 1000 || !eq_check_fill(p, 1000, 8, i))
+			rep->ret2 = 0;
+	}
+	rep->done = 1;
+	pthread_join(th, NULL);
+	_exit(0);
+}
 
-	ASSERT_EQ(0, pthread_create(&sub, NULL, stall_submit, &s));
+/*
+ * The consumer's copy stalls in a userfaultfd fault (a lock-free queue's
+ * consumer lock held) while a pop command is submitted on the same file:
+ * the ring goes on (a NOP after the pop completes), and once the stall
+ * ends the pop completes with the message the stalled batch left.
+ */
+TEST_F_TIMEOUT(ur, cmd_pop_not_stalled_by_consumer_fault, 120)
+{
+	struct eq_child_report *rep = &self->rep[0];
+	struct elasticq_pop_batch b;
+	struct io_uring_cqe cqe;
+	bool nop = false, popped = false;
+	uint64_t end;
+	int i;
+
+	NEED_RING();
+	ASSERT_EQ(0, eq_push_n(self->fd, 8, 0, 6, 1000));
+	self->child[0] = fork();
+	ASSERT_LE(0, self->child[0]);
+	if (self->child[0] == 0)
+		stalled_pop_child(rep, self->fd);
+	end = eq_now_ns() + (EQ_WAIT_MS + 5000) * EQ_MS;
+	while (!rep->handled && !rep->done && eq_now_ns() < end)
+		usleep(1000);
+	ASSERT_EQ(1, rep->handled);
+	ASSERT_EQ(0, rep->done);
+
 	/* While stalled: the NOP completes (the pop may, lock-based). */
+	pop_args(&b, buf, 4096, 8);
+	ASSERT_EQ(0, ring_cmd(&self->ring, self->fd, ELASTICQ_IOC_POP_BATCH,
+			      &b, 0, 1));
+	ASSERT_EQ(0, ring_nop(&self->ring, 2));
 	for (i = 0; i < 2 && !nop; i++) {
-		got = ring_wait(&self->ring, &cqe, 5000);
-		if (got != 1)
+		if (ring_wait(&self->ring, &cqe, 5000) != 1)
 			break;
 		if (cqe.user_data == 2) {
 			nop = true;
@@ -1423,21 +1444,16 @@ TEST_F_TIMEOUT(ur, cmd_pop_not_stalled_by_consumer_fault, 120)
 			popped = true;
 		}
 	}
-	EXPECT_TRUE(nop) {
-		TH_LOG("the ring stalled: submitted %d", s.submitted);
-	}
-	EXPECT_EQ(0, s.done);
+	EXPECT_TRUE(nop);
+	EXPECT_EQ(0, rep->done);
 
-	/* End the stall, whatever happened. */
-	memset(&zp, 0, sizeof(zp));
-	zp.range.start = (uintptr_t)s.addr + PG;
-	zp.range.len = PG;
-	ASSERT_EQ(0, ioctl(s.uffd, UFFDIO_ZEROPAGE, &zp));
-	pthread_join(pop, NULL);
-	pthread_join(sub, NULL);
-	EXPECT_EQ(2, s.submitted);
-	EXPECT_EQ(5, s.ret);
-	check_frames(_metadata, s.addr, s.bytes, 5, 8, 0, 1000);
+	/* End the stall: both pops complete, with all six messages. */
+	rep->aux = 1;
+	EXPECT_EQ(0, eq_wait_exit(self->child[0]));
+	self->child[0] = 0;
+	EXPECT_EQ(1, rep->handled);
+	EXPECT_EQ(5, rep->ret);
+	EXPECT_EQ(1, rep->ret2);
 	while (!popped || !nop) {
 		ASSERT_EQ(1, ring_wait(&self->ring, &cqe, EQ_WAIT_MS));
 		if (cqe.user_data == 2) {
@@ -1448,9 +1464,7 @@ TEST_F_TIMEOUT(ur, cmd_pop_not_stalled_by_consumer_fault, 120)
 		EXPECT_EQ(1, cqe.res);
 		popped = true;
 	}
-	check_frames(_metadata, buf, stall_cmd_args.bytes, 1, 8, 5, 1000);
-	close(s.uffd);
-	munmap(s.addr, 2 * PG);
+	check_frames(_metadata, buf, b.bytes, 1, 8, 5, 1000);
 }
 
 /* What a child of the cancel stress does after submitting its commands. */
@@ -1462,7 +1476,7 @@ enum { ST_EXIT, ST_EXEC, ST_RING_CLOSE, ST_FILE_CLOSE, ST_KILL, ST_HOWS };
  * then end them all one way or another at once.  With ST_FILE_CLOSE it
  * reaps every completion and checks it; exit 0 if all were valid.
  */
-static void stress_child(int fd, int how, int n)
+static void stress_child(struct eq_child_report *rep, int fd, int how, int n)
 {
 	static struct elasticq_pop_batch b[16];
 	static uint8_t out[16][256];
@@ -1497,14 +1511,20 @@ static void stress_child(int fd, int how, int n)
 	for (i = 0; i < n; i++) {
 		if (ring_wait(&r, &cqe, EQ_WAIT_MS) != 1)
 			_exit(6);
+		/* EBADF: io-wq issued it after the close. */
 		if (cqe.user_data >= (uint64_t)n ||
 		    (cqe.res != 1 && cqe.res != -ETIMEDOUT &&
-		     cqe.res != -ECANCELED))
-			bad++;
-		if (cqe.res == 1 &&
-		    (b[cqe.user_data].bytes != ELASTICQ_FRAME_SIZE(16) ||
-		     *(uint32_t *)out[cqe.user_data] != 16))
-			bad++;
+		     cqe.res != -ECANCELED && cqe.res != -EBADF) ||
+		    (cqe.res == 1 &&
+		     (b[cqe.user_data].bytes != ELASTICQ_FRAME_SIZE(16) ||
+		      *(uint32_t *)out[cqe.user_data] != 16))) {
+			if (!bad++) {
+				rep->ret = cqe.res;
+				rep->ret2 = cqe.user_data;
+				rep->aux = cqe.res == 1 ?
+					   (long)b[cqe.user_data].bytes : 0;
+			}
+		}
 	}
 	_exit(bad ? 7 : 0);
 }
@@ -1541,11 +1561,13 @@ TEST_F_TIMEOUT(ur, cmd_async_cancel_stress, 300)
 		self->child[0] = fork();
 		ASSERT_LE(0, self->child[0]);
 		if (self->child[0] == 0)
-			stress_child(self->fd, how, 16);
+			stress_child(&self->rep[2], self->fd, how, 16);
 		st = eq_wait_exit(self->child[0]);
 		self->child[0] = 0;
 		ASSERT_EQ(how == ST_KILL ? 1000 + SIGKILL : 0, st) {
-			TH_LOG("iteration %d, how %d", i, how);
+			TH_LOG("iteration %d, how %d: res %ld of %ld, aux %ld",
+			       i, how, self->rep[2].ret, self->rep[2].ret2,
+			       self->rep[2].aux);
 		}
 	}
 	TH_LOG("%d iterations", i);
