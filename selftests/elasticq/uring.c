@@ -1388,8 +1388,7 @@ static void stalled_pop_child(struct eq_child_report *rep, int fd)
 	if (ioctl(s.uffd, UFFDIO_REGISTER, &reg) ||
 	    pthread_create(&th, NULL, stall_watch, &s))
 		_exit(3);
-	rep->ret = eq_pop_batch(fd, s.addr, 2 * PG, 5, 0,
-				ELASTICQ_TIMEOUT_NONE, &bytes);
+	rep->ret = eq_pop_batch(fd, s.addr, 2 * PG, 5, 0, 0, &bytes);
 	rep->ret2 = 1;
 	for (i = 0; i < 5; i++) {
 		p = eq_next_frame(s.addr, bytes, &pos, &len);
