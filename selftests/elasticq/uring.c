@@ -916,7 +916,7 @@ TEST_F(ur, cmd_errors)
 
 #define UR_ENTER_WCHAN \
 	"io_|__do_sys_io_uring_enter|__x64_sys_io_uring_enter"
-#define UR_POLL_WCHAN "do_sys_poll|do_poll|__do_sys_poll|__x64_sys_poll"
+#define UR_POLL_WCHAN "do_sys_poll|do_poll|poll_schedule_timeout"
 
 /* voluntary_ctxt_switches of @pid, or -1. */
 static long vol_switches(pid_t pid)
