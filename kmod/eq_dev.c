@@ -31,6 +31,8 @@ static int eq_dev_open(struct inode *inode, struct file *file)
 	if (!ef)
 		return -ENOMEM;
 	mutex_init(&ef->lock);
+	spin_lock_init(&ef->uring_lock);
+	INIT_LIST_HEAD(&ef->uring_waits);
 	ef->queue = eq_registry_default();
 	ef->may = eq_queue_want(file->f_mode) & eq_queue_access(ef->queue);
 	eq_queue_get(ef->queue);

@@ -6,7 +6,9 @@
 #define _EQ_DEV_H
 
 #include <linux/fs.h>
+#include <linux/list.h>
 #include <linux/mutex.h>
+#include <linux/spinlock.h>
 
 #include "eq_queue.h"
 
@@ -30,6 +32,9 @@
  *		(at open for the default queue, at ATTACH for a named one).
  *		Written under @lock, read without it by eq_file_queue()
  * @attached:	ATTACH was done; under @lock
+ * @uring_lock:	protects @uring_waits
+ * @uring_waits: the io_uring commands parked on this file (eq_uring.c),
+ *		so that closing a file looks at its own commands only
  */
 struct eq_file {
 	struct mutex lock;		/* see above */
@@ -37,6 +42,8 @@ struct eq_file {
 	unsigned long roles;
 	int may;
 	bool attached;
+	spinlock_t uring_lock;		/* see above */
+	struct list_head uring_waits;
 };
 
 int eq_dev_register(void);

@@ -82,14 +82,18 @@ void eq_queue_destroy(struct eq_queue *q)
 	kfree(q);
 }
 
-/* IOCB_NOWAIT callers must not sleep on the mutex either. */
+/*
+ * IOCB_NOWAIT callers must not sleep on the mutex either: -EBUSY, which
+ * tells a busy lock from a full or empty queue (io_uring commands need
+ * to know; the iter functions turn it into -EAGAIN).
+ */
 static int eq_queue_lock(struct eq_queue *q, bool nowait)
 {
 	if (!nowait) {
 		mutex_lock(&q->ring.lock);
 		return 0;
 	}
-	return mutex_trylock(&q->ring.lock) ? 0 : -EAGAIN;
+	return mutex_trylock(&q->ring.lock) ? 0 : -EBUSY;
 }
 
 static void eq_queue_unlock(struct eq_queue *q)
@@ -155,13 +159,16 @@ static void eq_queue_count_rejected(struct eq_queue *q)
  * @msg:      the message; the queue owns it on success
  * @nonblock: fail with -EAGAIN instead of sleeping (O_NONBLOCK, IOCB_NOWAIT)
  * @nowait:   fail with -EAGAIN instead of sleeping on the lock (IOCB_NOWAIT)
- * @left:     jiffies the caller may still wait; updated
+ * @left:     jiffies the caller may still wait; updated.  NULL: the caller
+ *            waits for room itself (a parked io_uring command), so where
+ *            this would sleep it returns -EAGAIN, not counted as rejected
  *
  * Return: 0; -EMSGSIZE if it can never fit; -ENOMEM; -ENOBUFS if the
  * module's memory limit is reached; -EAGAIN if full and @nonblock or the
- * policy is reject; -ETIMEDOUT; -ERESTARTSYS on a signal.  Pushes refused
- * for lack of room or memory are counted as rejected.  On error the caller
- * still owns @msg.
+ * policy is reject (or @left is NULL); -EBUSY if @nowait and the lock is
+ * taken; -ETIMEDOUT; -ERESTARTSYS on a signal.  Pushes refused for lack of
+ * room or memory are counted as rejected.  On error the caller still owns
+ * @msg.
  */
 int eq_queue_enqueue(struct eq_queue *q, struct eq_msg *msg, bool nonblock,
 		     bool nowait, long *left)
@@ -189,6 +196,8 @@ int eq_queue_enqueue(struct eq_queue *q, struct eq_msg *msg, bool nonblock,
 		if (ret != -EAGAIN || nonblock ||
 		    READ_ONCE(r->cfg.full_policy) == ELASTICQ_FULL_REJECT)
 			break;
+		if (!left)
+			return -EAGAIN;
 		waited = wait_event_interruptible_timeout(q->writers,
 							  eq_ring_has_room(r, msg->len) ||
 							  msg->len > eq_ring_max_msg(r),
@@ -238,6 +247,8 @@ ssize_t eq_queue_push_iter(struct eq_queue *q, struct iov_iter *from,
 	}
 	left = eq_timeout_jiffies(READ_ONCE(eq_queue_cfg(q)->push_timeout_ns));
 	ret = eq_queue_enqueue(q, msg, nonblock, nowait, &left);
+	if (ret == -EBUSY)
+		ret = -EAGAIN;
 	if (ret) {
 		eq_msg_free(msg);
 		return ret;
@@ -261,7 +272,8 @@ ssize_t eq_queue_push_iter(struct eq_queue *q, struct iov_iter *from,
  * queue's consumer lock is held from here to there.
  *
  * Return: how many were taken (>= 1); -EMSGSIZE if the oldest does not fit
- * in @room (it stays queued); -EAGAIN if empty and @nonblock; -ETIMEDOUT;
+ * in @room (it stays queued); -EAGAIN if empty and @nonblock; -EBUSY if
+ * @nowait and the lock is taken; -ETIMEDOUT;
  * -ERESTARTSYS on a signal.
  */
 int eq_queue_take(struct eq_queue *q, struct eq_msg **msgs, u32 max,
@@ -363,6 +375,8 @@ ssize_t eq_queue_pop_iter(struct eq_queue *q, struct iov_iter *to,
 	left = eq_timeout_jiffies(READ_ONCE(eq_queue_cfg(q)->pop_timeout_ns));
 	ret = eq_queue_take(q, &msg, 1, iov_iter_count(to), false, nonblock,
 			    nowait, &left);
+	if (ret == -EBUSY)
+		ret = -EAGAIN;
 	if (ret < 0)
 		return ret;
 	ret = msg->len;

@@ -40,6 +40,7 @@
  *		after every pop and config change
  * @producers:	bound files that have pushed (atomic, no lock)
  * @consumers:	bound files holding the consumer role (atomic, no lock)
+ * @uring_parked: io_uring commands parked on the queue (eq_uring.c; atomic)
  * @refs:	one per bound file, plus one held by the registry while the
  *		queue has a name (or is the default queue); the last put frees
  * @node:	in the registry's list while named; the registry's lock
@@ -65,6 +66,7 @@ struct eq_queue {
 	wait_queue_head_t writers;
 	atomic_t producers;
 	atomic_t consumers;
+	atomic_t uring_parked;
 	refcount_t refs;
 	struct list_head node;
 	char name[ELASTICQ_NAME_SIZE];

@@ -101,6 +101,8 @@ int eq_lfqueue_enqueue(struct eq_queue *q, struct eq_msg *msg, bool nonblock,
 		if (nonblock ||
 		    READ_ONCE(lfq->cfg.full_policy) == ELASTICQ_FULL_REJECT)
 			break;
+		if (!left)
+			return -EAGAIN;	/* the caller parks: not rejected */
 		waited = wait_event_interruptible_timeout(q->writers,
 							  eq_lfq_has_room(lfq, msg->len) ||
 							  eq_lf_may_grow(q) ||
@@ -118,11 +120,17 @@ int eq_lfqueue_enqueue(struct eq_queue *q, struct eq_msg *msg, bool nonblock,
 	return ret;
 }
 
+/*
+ * Killable, not interruptible, as a pipe's mutex is uninterruptible: the
+ * wait is for another task's copy, and an io-wq worker running an io_uring
+ * command has TIF_NOTIFY_SIGNAL set at times, which would make an
+ * interruptible wait fail with a spurious -EINTR.
+ */
 static int eq_lf_consumer_lock(struct eq_queue *q, bool nowait)
 {
 	if (nowait)
-		return mutex_trylock(&q->consumer_lock) ? 0 : -EAGAIN;
-	return mutex_lock_interruptible(&q->consumer_lock);
+		return mutex_trylock(&q->consumer_lock) ? 0 : -EBUSY;
+	return mutex_lock_killable(&q->consumer_lock) ? -EINTR : 0;
 }
 
 /**

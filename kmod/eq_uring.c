@@ -18,6 +18,26 @@
  * command); on 6.1 it cannot, and a delayed work looks at the parked
  * commands while there are any (eq_uring_compat.h).
  *
+ * Parked pops wait exclusively: each wake-up from a push (one per message)
+ * fires at most one of them, and a pop that took a wake-up and ends passes
+ * it on if messages are left (eq_uring_unlink()), so none is stranded.
+ * read(2) sleepers and pollers still see every wake-up.  Parked pushes
+ * wait non-exclusively: a pop makes one wake-up however much room it
+ * frees, so one push at a time would strand the others.
+ *
+ * How many commands may park is bounded per queue (max_parked_per_queue,
+ * then -EBUSY) and per user (max_parked_per_user, then -EDQUOT, unless
+ * CAP_SYS_RESOURCE).  A parked push is counted as rejected at most once:
+ * when it gives up for lack of room (its timeout, or it may not park); not
+ * while it waits, and not when it is cancelled.
+ *
+ * With IO_URING_F_NONBLOCK the issue path takes no sleeping lock: if the
+ * queue's lock is busy, -EAGAIN makes io_uring issue the command again
+ * from io-wq, where it may sleep on it.  The exceptions: a lock-based pop
+ * commits under the ring's lock once it has taken messages, and a push
+ * that pushed some messages pushes the rest as the ioctl would.  Task
+ * work (a parked command run again) sleeps on the locks, in its own task.
+ *
  * States of a wait (@state): ARMED while the batch runs in a context that
  * will look again (the wait is on the wait queue already, so a wake-up in
  * between is not lost: it only moves ARMED to WOKEN and the batch runs
@@ -25,7 +45,11 @@
  * from PARKED queued the task work.  Only the task work and the issue
  * path run batches, one at a time per command.
  */
+#include <linux/capability.h>
+#include <linux/cred.h>
+#include <linux/hashtable.h>
 #include <linux/hrtimer.h>
+#include <linux/moduleparam.h>
 #include <linux/sched/signal.h>
 #include <linux/slab.h>
 #include <linux/workqueue.h>
@@ -34,39 +58,66 @@
 #include "eq_dev.h"
 #include "eq_uring_compat.h"
 
+static unsigned int max_parked_per_queue = 256;
+module_param(max_parked_per_queue, uint, 0644);
+MODULE_PARM_DESC(max_parked_per_queue,
+		 "io_uring commands that may wait on one queue; more fail with EBUSY (256)");
+
+static unsigned int max_parked_per_user = 1024;
+module_param(max_parked_per_user, uint, 0644);
+MODULE_PARM_DESC(max_parked_per_user,
+		 "io_uring commands one user may have waiting; more fail with EDQUOT unless CAP_SYS_RESOURCE (1024)");
+
 enum { EQ_URING_ARMED, EQ_URING_WOKEN, EQ_URING_PARKED, EQ_URING_FIRED };
+
+/* What eq_uring_fire() did. */
+enum { EQ_FIRE_NONE, EQ_FIRE_RUNNING, EQ_FIRE_PARKED };
 
 /**
  * struct eq_uring_wait - a command waiting for its queue
- * @wait:	on @q's readers (pop) or writers (push) while not done
- * @node:	in eq_uring_parked, under eq_uring_lock
- * @timer:	the batch's timeout, if it has one
+ * @wait:	on @q's readers (pop, exclusive) or writers (push) while not
+ *		done
+ * @fnode:	in @ef->uring_waits once set up to park, under its lock
+ * @wnode:	6.1: in eq_uring_watched once set up to park, under
+ *		eq_uring_watch_lock
+ * @timer:	the batch's timeout, if it has one, started at the first park
  * @cmd:	the command; its pdu points here
  * @q:		the queue (the file holds a reference, the command the file)
- * @file:	the command's file
- * @owner:	the submitter's files: their close of @file cancels
+ * @ef:		the command's file's state
+ * @owner:	the submitter's files: their close of the file cancels
  * @arg:	the user's argument struct
+ * @uid:	the submitter, charged for the command while it is parked
+ * @timeout:	ns, or ELASTICQ_TIMEOUT_NONE
  * @state:	EQ_URING_*, see above
- * @reason:	0, or -ETIMEDOUT or -ECANCELED once the wait must end
+ * @reason:	0, or why the wait must end: -ETIMEDOUT, -ECANCELED, or
+ *		-EBUSY, -EDQUOT, -ENOMEM if it may not park
  * @push:	a push batch (@pb), else a pop batch (@ob)
  * @nonblock:	the batch may not wait (O_NONBLOCK, BATCH_NONBLOCK)
+ * @woken:	a wake-up moved @state; under the wait queue's lock
+ * @parked:	set up to park (charged, on the lists, cancelable); only
+ *		the context running the batch touches it
  * @pushed:	messages of @pb pushed so far (by earlier runs)
  * @pb:		push: the rest of the batch, @msgs and @count advanced
  * @ob:		pop: the batch
  */
 struct eq_uring_wait {
 	struct wait_queue_entry wait;
-	struct list_head node;
+	struct list_head fnode;
+	struct list_head wnode;
 	struct hrtimer timer;
 	struct io_uring_cmd *cmd;
 	struct eq_queue *q;
-	struct file *file;
+	struct eq_file *ef;
 	fl_owner_t owner;
 	void __user *arg;
+	kuid_t uid;
+	u64 timeout;
 	atomic_t state;
 	int reason;
 	bool push;
 	bool nonblock;
+	bool woken;
+	bool parked;
 	u32 pushed;
 	union {
 		struct elasticq_push_batch pb;
@@ -74,14 +125,111 @@ struct eq_uring_wait {
 	};
 };
 
-/* Every command that waits (parked or about to be), for flush and watch. */
-static DEFINE_SPINLOCK(eq_uring_lock);
-static LIST_HEAD(eq_uring_parked);	/* under eq_uring_lock */
+/* 6.1: every parked command, for the watch; unused where cancelable. */
+static DEFINE_SPINLOCK(eq_uring_watch_lock);
+static LIST_HEAD(eq_uring_watched);	/* under eq_uring_watch_lock */
 
 /* 6.1: how often to look for commands whose ring or task went away. */
 #define EQ_URING_WATCH_PERIOD	(HZ / 20)
 static void eq_uring_watch(struct work_struct *work);
 static DECLARE_DELAYED_WORK(eq_uring_watch_work, eq_uring_watch);
+
+/**
+ * struct eq_uring_user - parked commands of one user
+ * @node:	in eq_uring_users, under eq_uring_users_lock
+ * @uid:	the user
+ * @parked:	how many; the entry goes when it drops to 0
+ */
+struct eq_uring_user {
+	struct hlist_node node;
+	kuid_t uid;
+	unsigned int parked;
+};
+
+static DEFINE_SPINLOCK(eq_uring_users_lock);
+static DEFINE_HASHTABLE(eq_uring_users, 6);	/* under eq_uring_users_lock */
+
+static struct eq_uring_user *eq_uring_user_find(kuid_t uid)
+{
+	struct eq_uring_user *u;
+
+	lockdep_assert_held(&eq_uring_users_lock);
+	hash_for_each_possible(eq_uring_users, u, node, __kuid_val(uid))
+		if (uid_eq(u->uid, uid))
+			return u;
+	return NULL;
+}
+
+static void eq_uring_uncharge_user(kuid_t uid)
+{
+	struct eq_uring_user *u;
+
+	spin_lock(&eq_uring_users_lock);
+	u = eq_uring_user_find(uid);
+	if (!WARN_ON_ONCE(!u) && !--u->parked) {
+		hash_del(&u->node);
+		kfree(u);
+	}
+	spin_unlock(&eq_uring_users_lock);
+}
+
+/*
+ * Charge a parked command to @uid.  Return: 0, -EDQUOT past
+ * max_parked_per_user (unless the caller has CAP_SYS_RESOURCE), -ENOMEM.
+ */
+static int eq_uring_charge_user(kuid_t uid)
+{
+	struct eq_uring_user *u, *new = NULL;
+	bool over;
+
+	for (;;) {
+		spin_lock(&eq_uring_users_lock);
+		u = eq_uring_user_find(uid);
+		if (u || new)
+			break;
+		spin_unlock(&eq_uring_users_lock);
+		new = kzalloc(sizeof(*new), GFP_KERNEL_ACCOUNT);
+		if (!new)
+			return -ENOMEM;
+	}
+	if (!u) {
+		u = new;
+		new = NULL;
+		u->uid = uid;
+		hash_add(eq_uring_users, &u->node, __kuid_val(uid));
+	}
+	over = ++u->parked > READ_ONCE(max_parked_per_user);
+	spin_unlock(&eq_uring_users_lock);
+	kfree(new);
+	/* capable() only when it matters, and outside the spinlock. */
+	if (over && !capable(CAP_SYS_RESOURCE)) {
+		eq_uring_uncharge_user(uid);
+		return -EDQUOT;
+	}
+	return 0;
+}
+
+/* Charge a command that is about to park to its queue and its user. */
+static int eq_uring_charge(struct eq_uring_wait *w)
+{
+	int ret;
+
+	if (atomic_inc_return(&w->q->uring_parked) >
+	    READ_ONCE(max_parked_per_queue)) {
+		atomic_dec(&w->q->uring_parked);
+		return -EBUSY;
+	}
+	ret = eq_uring_charge_user(w->uid);
+	if (ret)
+		atomic_dec(&w->q->uring_parked);
+	return ret;
+}
+
+static void eq_uring_uncharge(struct eq_uring_wait *w)
+{
+	eq_uring_uncharge_user(w->uid);
+	atomic_dec(&w->q->uring_parked);
+}
 
 static struct eq_uring_wait *eq_uring_wait_of(struct io_uring_cmd *cmd)
 {
@@ -92,25 +240,25 @@ static void eq_uring_tw(struct io_uring_cmd *cmd, unsigned int issue_flags);
 
 /*
  * Something changed for the wait: a running batch runs again (ARMED ->
- * WOKEN), a parked one is fired (PARKED -> FIRED).  Return: true if the
- * caller fired it and must queue its task work.
+ * WOKEN), a parked one is fired (PARKED -> FIRED).  Return: EQ_FIRE_*;
+ * on EQ_FIRE_PARKED the caller must queue its task work.
  */
-static bool eq_uring_fire(struct eq_uring_wait *w)
+static int eq_uring_fire(struct eq_uring_wait *w)
 {
 	for (;;) {
 		switch (atomic_read(&w->state)) {
 		case EQ_URING_ARMED:
 			if (atomic_cmpxchg(&w->state, EQ_URING_ARMED,
 					   EQ_URING_WOKEN) == EQ_URING_ARMED)
-				return false;
+				return EQ_FIRE_RUNNING;
 			break;
 		case EQ_URING_PARKED:
 			if (atomic_cmpxchg(&w->state, EQ_URING_PARKED,
 					   EQ_URING_FIRED) == EQ_URING_PARKED)
-				return true;
+				return EQ_FIRE_PARKED;
 			break;
 		default:
-			return false;
+			return EQ_FIRE_NONE;
 		}
 	}
 }
@@ -119,25 +267,34 @@ static bool eq_uring_fire(struct eq_uring_wait *w)
 static void eq_uring_end(struct eq_uring_wait *w, int reason)
 {
 	cmpxchg(&w->reason, 0, reason);
-	if (eq_uring_fire(w))
+	if (eq_uring_fire(w) == EQ_FIRE_PARKED)
 		io_uring_cmd_complete_in_task(w->cmd, eq_uring_tw);
 }
 
+/*
+ * Wake function, under the wait queue's lock.  Return: 1 if the wake-up
+ * went to this command (an exclusive pop: the waker then stops), else 0.
+ */
 static int eq_uring_wake(struct wait_queue_entry *wait, unsigned int mode,
 			 int sync, void *key)
 {
 	struct eq_uring_wait *w = container_of(wait, struct eq_uring_wait,
 					       wait);
 	__poll_t want = w->push ? EPOLLOUT : EPOLLIN;
+	int fired;
 
 	if (key && !(key_to_poll(key) & want))
 		return 0;
-	if (eq_uring_fire(w)) {
-		/* Under the wait queue's lock: off it, as autoremove does. */
+	fired = eq_uring_fire(w);
+	if (fired == EQ_FIRE_NONE)
+		return 0;
+	w->woken = true;
+	if (fired == EQ_FIRE_PARKED) {
+		/* Off the wait queue, as autoremove does. */
 		list_del_init(&wait->entry);
 		io_uring_cmd_complete_in_task(w->cmd, eq_uring_tw);
 	}
-	return 0;
+	return 1;
 }
 
 static enum hrtimer_restart eq_uring_timeout(struct hrtimer *timer)
@@ -163,24 +320,40 @@ static void eq_uring_arm(struct eq_uring_wait *w)
 	if (list_empty(&w->wait.entry))
 		__add_wait_queue_entry_tail(wq, &w->wait);
 	spin_unlock_irqrestore(&wq->lock, flags);
+	/*
+	 * The entry is on the wait queue before the batch looks at the queue.
+	 * Pairs with the smp_mb() in wq_has_sleeper() (eq_lf_wake()): a
+	 * lock-free push or pop either sees the entry and wakes it, or its
+	 * message (or room) is seen by the run that follows.
+	 */
+	smp_mb();
 }
 
-static void eq_uring_disarm(struct eq_uring_wait *w)
+/* Off the wait queue.  Return: whether a wake-up went to the command. */
+static bool eq_uring_disarm(struct eq_uring_wait *w)
 {
 	wait_queue_head_t *wq = eq_uring_wq(w);
 	unsigned long flags;
+	bool woken;
 
 	spin_lock_irqsave(&wq->lock, flags);
 	list_del_init(&w->wait.entry);
+	woken = w->woken;
 	spin_unlock_irqrestore(&wq->lock, flags);
+	return woken;
 }
 
 /*
- * Run the batch once, without sleeping for messages or room.  Return: the
- * command's result (output fields written), or -EAGAIN with *@wait set if
- * it must wait (the wait's state tells whether something changed since).
+ * Run the batch once, without sleeping for messages or room.  @last: the
+ * wait is ending (timeout, or it may not park), so a push that finds no
+ * room counts as rejected.  @nowait: do not sleep on the queue's lock.
+ * Return: the command's result (output fields written); or -EAGAIN with
+ * *@wait set if it must wait (the wait's state tells whether something
+ * changed since), or with *@punt set if the lock was busy and nothing was
+ * done (only with @nowait).
  */
-static long eq_uring_run(struct eq_uring_wait *w, bool *wait)
+static long eq_uring_run(struct eq_uring_wait *w, bool last, bool nowait,
+			 bool *wait, bool *punt)
 {
 	struct elasticq_push_batch __user *upb = w->arg;
 	struct elasticq_pop_batch __user *uob = w->arg;
@@ -188,18 +361,35 @@ static long eq_uring_run(struct eq_uring_wait *w, bool *wait)
 	long ret;
 
 	*wait = false;
+	*punt = false;
 	if (!w->push) {
-		ret = eq_batch_pop(w->q, &w->ob, true, false);
+		ret = eq_batch_pop(w->q, &w->ob, true, nowait);
+		if (ret == -EBUSY) {
+			*punt = true;
+			return -EAGAIN;
+		}
 		if (ret > 0 && put_user(w->ob.bytes, &uob->bytes))
 			return ret;	/* the frames are there, as the ioctl */
 		*wait = ret == -EAGAIN && !w->nonblock;
 		return ret;
 	}
-	ret = w->pb.count ? eq_batch_push(w->q, &w->pb, true) : 0;
-	if (ret > 0) {
-		w->pushed += ret;
-		w->pb.msgs += ret * sizeof(struct elasticq_msg_vec);
-		w->pb.count -= ret;
+	while (w->pb.count) {
+		/* Not parking (or last): a refusal for room counts. */
+		ret = eq_batch_push(w->q, &w->pb, w->nonblock || last,
+				    nowait && !w->pushed,
+				    !w->nonblock && !last);
+		if (ret > 0) {
+			w->pushed += ret;
+			w->pb.msgs += ret * sizeof(struct elasticq_msg_vec);
+			w->pb.count -= ret;
+		}
+		if (w->pb.error != -EBUSY)
+			break;
+		if (!w->pushed) {
+			*punt = true;
+			return -EAGAIN;
+		}
+		/* Busy after some were pushed: the rest as the ioctl. */
 	}
 	policy = READ_ONCE(eq_queue_cfg(w->q)->full_policy);
 	if (w->pb.error == -EAGAIN && !w->nonblock &&
@@ -226,43 +416,107 @@ static long eq_uring_gave_up(struct eq_uring_wait *w, int reason)
 	return w->pushed ? w->pushed : reason;
 }
 
-static void eq_uring_free(struct eq_uring_wait *w)
+/*
+ * Before the command first parks (in the issue path): charge it, put it
+ * where close and (6.1) the watch find it, let io_uring cancel it, start
+ * its timeout.  Return: 0, or why it may not park.
+ */
+static int eq_uring_setup_park(struct eq_uring_wait *w,
+			       unsigned int issue_flags)
 {
-	spin_lock(&eq_uring_lock);
-	list_del(&w->node);
-	spin_unlock(&eq_uring_lock);
-	hrtimer_cancel(&w->timer);
-	eq_uring_disarm(w);
-	kfree(w);
+	int ret;
+
+	ret = eq_uring_charge(w);
+	if (ret)
+		return ret;
+	spin_lock(&w->ef->uring_lock);
+	list_add_tail(&w->fnode, &w->ef->uring_waits);
+	spin_unlock(&w->ef->uring_lock);
+	if (!EQ_URING_CANCELABLE) {
+		spin_lock(&eq_uring_watch_lock);
+		list_add_tail(&w->wnode, &eq_uring_watched);
+		spin_unlock(&eq_uring_watch_lock);
+		schedule_delayed_work(&eq_uring_watch_work,
+				      EQ_URING_WATCH_PERIOD);
+	}
+	/* From here the command completes through io_uring_cmd_done(). */
+	eq_uring_mark_cancelable(w->cmd, issue_flags);
+	if (w->timeout != ELASTICQ_TIMEOUT_NONE)
+		hrtimer_start(&w->timer,
+			      ns_to_ktime(min_t(u64, w->timeout, KTIME_MAX)),
+			      HRTIMER_MODE_REL);
+	w->parked = true;
+	return 0;
+}
+
+/*
+ * Off every list of ours, the wait queue and the timer: nothing fires the
+ * wait any more.  A pop that took a wake-up passes it on if messages are
+ * left (it took fewer, or none, or it ends without running).
+ */
+static void eq_uring_unlink(struct eq_uring_wait *w)
+{
+	if (w->parked) {
+		spin_lock(&w->ef->uring_lock);
+		list_del(&w->fnode);
+		spin_unlock(&w->ef->uring_lock);
+		if (!EQ_URING_CANCELABLE) {
+			spin_lock(&eq_uring_watch_lock);
+			list_del(&w->wnode);
+			spin_unlock(&eq_uring_watch_lock);
+		}
+		hrtimer_cancel(&w->timer);
+	}
+	if (eq_uring_disarm(w) && !w->push &&
+	    (eq_queue_poll(w->q, NULL, NULL) & EPOLLIN))
+		wake_up_interruptible_poll(&w->q->readers,
+					   EPOLLIN | EPOLLRDNORM);
 }
 
 static void eq_uring_done(struct eq_uring_wait *w, long ret,
 			  unsigned int issue_flags)
 {
-	struct io_uring_cmd *cmd = w->cmd;
-
-	eq_uring_free(w);
-	io_uring_cmd_done(cmd, ret, 0, issue_flags);
+	eq_uring_unlink(w);
+	io_uring_cmd_done(w->cmd, ret, 0, issue_flags);
+	/*
+	 * Only now: until io_uring_cmd_done() took the command off io_uring's
+	 * cancelable list, a cancel (ring exit, exec, exit) may look at the
+	 * wait through the pdu.
+	 */
+	if (w->parked)
+		eq_uring_uncharge(w);
+	kfree(w);
 }
 
 /*
  * Run the batch until it completes or must wait; the wait is ARMED on
- * entry.  Return: the result, or -EIOCBQUEUED once the command is PARKED
- * (after which it belongs to whoever fires it: do not touch it).
+ * entry.  Return: the result, -EIOCBQUEUED once the command is PARKED
+ * (after which it belongs to whoever fires it: do not touch it), or
+ * -EAGAIN with *@punt set (see eq_uring_run(); never once set up to park).
  */
-static long eq_uring_try(struct eq_uring_wait *w)
+static long eq_uring_try(struct eq_uring_wait *w, unsigned int issue_flags,
+			 bool nowait, bool *punt)
 {
 	bool wait;
 	long ret;
 	int reason;
 
 	for (;;) {
-		ret = eq_uring_run(w, &wait);
-		if (!wait)
-			return ret;
 		reason = READ_ONCE(w->reason);
+		ret = eq_uring_run(w, reason && reason != -ECANCELED,
+				   nowait && !w->parked, &wait, punt);
+		if (*punt || !wait)
+			return ret;
 		if (reason)
 			return eq_uring_gave_up(w, reason);
+		if (!w->parked) {
+			reason = eq_uring_setup_park(w, issue_flags);
+			if (reason) {
+				/* One last run, then give up. */
+				cmpxchg(&w->reason, 0, reason);
+				continue;
+			}
+		}
 		if (atomic_cmpxchg(&w->state, EQ_URING_ARMED,
 				   EQ_URING_PARKED) == EQ_URING_ARMED)
 			return -EIOCBQUEUED;
@@ -275,6 +529,7 @@ static long eq_uring_try(struct eq_uring_wait *w)
 static void eq_uring_tw(struct io_uring_cmd *cmd, unsigned int issue_flags)
 {
 	struct eq_uring_wait *w = eq_uring_wait_of(cmd);
+	bool punt;
 	long ret;
 
 	/* Exiting, or run by a fallback worker: the buffers are gone. */
@@ -284,7 +539,7 @@ static void eq_uring_tw(struct io_uring_cmd *cmd, unsigned int issue_flags)
 		return;
 	}
 	eq_uring_arm(w);
-	ret = eq_uring_try(w);
+	ret = eq_uring_try(w, issue_flags, false, &punt);
 	if (ret != -EIOCBQUEUED)
 		eq_uring_done(w, ret, issue_flags);
 }
@@ -293,12 +548,15 @@ static void eq_uring_tw(struct io_uring_cmd *cmd, unsigned int issue_flags)
  * Run the new command's batch; if it must wait, park it.  Everything a
  * parked command needs is set up before it may park: from then on a
  * producer may fire it, and its task work complete and free it, at once.
+ * Return: -EIOCBQUEUED, or -EAGAIN for io_uring to issue it again from
+ * io-wq (with IO_URING_F_NONBLOCK, when a lock was busy).
  */
-static int eq_uring_park(struct io_uring_cmd *cmd, struct eq_uring_wait *w,
-			 unsigned int issue_flags)
+static int eq_uring_issue(struct io_uring_cmd *cmd, struct eq_uring_wait *w,
+			  unsigned int issue_flags)
 {
 	u64 timeout = w->push ? w->pb.timeout_ns : w->ob.timeout_ns;
 	u32 flags = w->push ? w->pb.flags : w->ob.flags;
+	bool punt;
 	long ret;
 
 	if (!(flags & ELASTICQ_BATCH_TIMEOUT)) {
@@ -307,29 +565,28 @@ static int eq_uring_park(struct io_uring_cmd *cmd, struct eq_uring_wait *w,
 		timeout = w->push ? READ_ONCE(cfg->push_timeout_ns) :
 				    READ_ONCE(cfg->pop_timeout_ns);
 	}
+	w->timeout = timeout;
+	if (!timeout)
+		w->reason = -ETIMEDOUT;
 	*(struct eq_uring_wait **)cmd->pdu = w;
 	init_waitqueue_func_entry(&w->wait, eq_uring_wake);
+	if (!w->push)
+		w->wait.flags |= WQ_FLAG_EXCLUSIVE;
 	INIT_LIST_HEAD(&w->wait.entry);
 	hrtimer_init(&w->timer, CLOCK_MONOTONIC, HRTIMER_MODE_REL);
 	w->timer.function = eq_uring_timeout;
-	if (!timeout)
-		w->reason = -ETIMEDOUT;
-	spin_lock(&eq_uring_lock);
-	list_add_tail(&w->node, &eq_uring_parked);
-	spin_unlock(&eq_uring_lock);
-	/* From here the command completes through io_uring_cmd_done(). */
-	eq_uring_mark_cancelable(cmd, issue_flags);
 	eq_uring_arm(w);
-	if (timeout && timeout != ELASTICQ_TIMEOUT_NONE)
-		hrtimer_start(&w->timer,
-			      ns_to_ktime(min_t(u64, timeout, KTIME_MAX)),
-			      HRTIMER_MODE_REL);
-	if (!EQ_URING_CANCELABLE)
-		schedule_delayed_work(&eq_uring_watch_work,
-				      EQ_URING_WATCH_PERIOD);
-	ret = eq_uring_try(w);
-	if (ret != -EIOCBQUEUED)
-		eq_uring_done(w, ret, issue_flags);
+	ret = eq_uring_try(w, issue_flags, issue_flags & IO_URING_F_NONBLOCK,
+			   &punt);
+	if (ret == -EIOCBQUEUED)
+		return ret;
+	if (punt) {
+		/* Never set up to park: nobody else knows the wait. */
+		eq_uring_unlink(w);
+		kfree(w);
+		return -EAGAIN;
+	}
+	eq_uring_done(w, ret, issue_flags);
 	return -EIOCBQUEUED;
 }
 
@@ -339,12 +596,12 @@ static void eq_uring_watch(struct work_struct *work)
 	struct eq_uring_wait *w;
 	bool more;
 
-	spin_lock(&eq_uring_lock);
-	list_for_each_entry(w, &eq_uring_parked, node)
+	spin_lock(&eq_uring_watch_lock);
+	list_for_each_entry(w, &eq_uring_watched, wnode)
 		if (eq_uring_abandoned(w->cmd))
 			eq_uring_end(w, -ECANCELED);
-	more = !list_empty(&eq_uring_parked);
-	spin_unlock(&eq_uring_lock);
+	more = !list_empty(&eq_uring_watched);
+	spin_unlock(&eq_uring_watch_lock);
 	if (more)
 		schedule_delayed_work(&eq_uring_watch_work,
 				      EQ_URING_WATCH_PERIOD);
@@ -362,13 +619,17 @@ static void eq_uring_watch(struct work_struct *work)
  */
 int eq_uring_flush(struct file *file, fl_owner_t owner)
 {
+	struct eq_file *ef = file->private_data;
 	struct eq_uring_wait *w;
 
-	spin_lock(&eq_uring_lock);
-	list_for_each_entry(w, &eq_uring_parked, node)
-		if (w->file == file && w->owner == owner)
+	/* Most files park nothing: their close costs one load. */
+	if (list_empty(&ef->uring_waits))
+		return 0;
+	spin_lock(&ef->uring_lock);
+	list_for_each_entry(w, &ef->uring_waits, fnode)
+		if (w->owner == owner)
 			eq_uring_end(w, -ECANCELED);
-	spin_unlock(&eq_uring_lock);
+	spin_unlock(&ef->uring_lock);
 	return 0;
 }
 
@@ -378,8 +639,9 @@ int eq_uring_flush(struct file *file, fl_owner_t owner)
  *               command area a struct elasticq_uring_cmd
  * @issue_flags: IO_URING_F_*
  *
- * Return: the batch's result as the ioctl's, -EIOCBQUEUED if it waits, or
- * -ENOTTY for another command number.
+ * Return: the batch's result as the ioctl's, -EIOCBQUEUED if it waits or
+ * completed through io_uring_cmd_done(), -EAGAIN to be issued again from
+ * io-wq, or -ENOTTY for another command number.
  */
 int eq_uring_cmd(struct io_uring_cmd *cmd, unsigned int issue_flags)
 {
@@ -415,8 +677,9 @@ int eq_uring_cmd(struct io_uring_cmd *cmd, unsigned int issue_flags)
 	if (!w)
 		return -ENOMEM;
 	w->cmd = cmd;
-	w->file = file;
+	w->ef = file->private_data;
 	w->owner = current->files;
+	w->uid = current_uid();
 	w->arg = u64_to_user_ptr(arg);
 	w->push = push;
 	if (push)
@@ -434,7 +697,7 @@ int eq_uring_cmd(struct io_uring_cmd *cmd, unsigned int issue_flags)
 	w->q = q;
 	w->nonblock = eq_batch_nonblock(file, push ? w->pb.flags :
 					w->ob.flags);
-	return eq_uring_park(cmd, w, issue_flags);
+	return eq_uring_issue(cmd, w, issue_flags);
 out:
 	kfree(w);
 	return ret;

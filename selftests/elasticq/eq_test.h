@@ -226,6 +226,23 @@ static inline bool eq_read_param(const char *name, unsigned long long *val)
 	return errno == 0;
 }
 
+/* Write one (writable) module parameter; 0 or -errno. */
+static inline int eq_write_param(const char *name, unsigned long long val)
+{
+	char path[256], buf[32];
+	int fd, n, ret = 0;
+
+	snprintf(path, sizeof(path), EQ_SYSFS_PARAMS "%s", name);
+	fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	n = snprintf(buf, sizeof(buf), "%llu\n", val);
+	if (write(fd, buf, n) != n)
+		ret = errno ? -errno : -EIO;
+	close(fd);
+	return ret;
+}
+
 /*
  * The variant under test: the default queue's, which the module parameter
  * "variant" chose at load (make check runs every lane once per variant).

@@ -9,12 +9,18 @@
  * errors; a pop on an empty queue (a push on a full one) parks without a
  * thread and a producer (consumer) in another process completes it;
  * parked commands end with -ECANCELED when the submitter closes the file,
- * exits or tears the ring down, and consume nothing.
+ * exits or tears the ring down, and consume nothing.  A push wakes one
+ * parked pop per message; how many may park is bounded per queue and per
+ * user; a parked push counts as rejected once; a pop stalled on the
+ * consumer's lock does not stall the ring; cancellations racing with
+ * commands issued from io-wq leave every completion valid.
  * Raw system calls: what is tested is the kernel, not a library.
  */
 #include <dirent.h>
+#include <pthread.h>
 #include <sys/syscall.h>
 #include <linux/io_uring.h>
+#include <linux/userfaultfd.h>
 
 #define EQ_CUSTOM_FIXTURE
 #include "eq_test.h"
@@ -179,9 +185,17 @@ static int io_workers(void)
 	return n;
 }
 
+/* Module parameters a test changes, restored by the teardown. */
+#define UR_PARAMS 2
+static const char *const ur_param_names[UR_PARAMS] = {
+	"max_parked_per_queue", "max_parked_per_user",
+};
+
 FIXTURE(ur) {
 	EQ_FIXTURE_FIELDS;
 	struct ring ring;
+	unsigned long long saved[UR_PARAMS];
+	bool changed[UR_PARAMS];
 };
 
 FIXTURE_SETUP(ur)
@@ -198,6 +212,12 @@ FIXTURE_SETUP(ur)
 
 FIXTURE_TEARDOWN(ur)
 {
+	int i;
+
+	for (i = 0; i < UR_PARAMS; i++)
+		if (self->changed[i])
+			EXPECT_EQ(0, eq_write_param(ur_param_names[i],
+						    self->saved[i]));
 	ring_exit(&self->ring);
 	EQ_FIXTURE_TEARDOWN_BODY;
 }
@@ -353,8 +373,9 @@ TEST_F(ur, write_parks_while_full_by_bytes)
 }
 
 /* Submit one IORING_OP_URING_CMD; 0 or -errno. */
-static int ring_cmd(struct ring *r, int fd, uint32_t op, void *arg,
-		    uint64_t reserved, uint64_t data)
+/* Submit one command with SQE @flags (IOSQE_*); 0 or -errno. */
+static int ring_cmd_flags(struct ring *r, int fd, uint32_t op, void *arg,
+			  uint64_t reserved, uint64_t data, uint8_t flags)
 {
 	struct io_uring_sqe *sqe = ring_sqe(r);
 	struct elasticq_uring_cmd c = {
@@ -364,10 +385,38 @@ static int ring_cmd(struct ring *r, int fd, uint32_t op, void *arg,
 
 	sqe->opcode = IORING_OP_URING_CMD;
 	sqe->fd = fd;
+	sqe->flags = flags;
 	sqe->cmd_op = op;
 	memcpy(sqe->cmd, &c, sizeof(c));
 	sqe->user_data = data;
 	return ring_submit(r);
+}
+
+static int ring_cmd(struct ring *r, int fd, uint32_t op, void *arg,
+		    uint64_t reserved, uint64_t data)
+{
+	return ring_cmd_flags(r, fd, op, arg, reserved, data, 0);
+}
+
+/* Submit a NOP; 0 or -errno. */
+static int ring_nop(struct ring *r, uint64_t data)
+{
+	struct io_uring_sqe *sqe = ring_sqe(r);
+
+	sqe->opcode = IORING_OP_NOP;
+	sqe->user_data = data;
+	return ring_submit(r);
+}
+
+/* Set a module parameter for this test; the teardown restores it. */
+static int ur_set_param(FIXTURE_DATA(ur) *self, int i, unsigned long long v)
+{
+	if (!self->changed[i]) {
+		if (!eq_read_param(ur_param_names[i], &self->saved[i]))
+			return -ENOENT;
+		self->changed[i] = true;
+	}
+	return eq_write_param(ur_param_names[i], v);
 }
 
 /* eq_pop_args() with a @bytes the kernel must overwrite. */
@@ -476,6 +525,26 @@ static void check_nothing_parked(struct __test_metadata *_metadata,
 	ASSERT_EQ(4, eq_pop_nb(fd, in, sizeof(in)));
 	EXPECT_EQ(0, memcmp(in, "kept", 4));
 	close(fd);
+}
+
+/*
+ * The same through the fixture's file, once it holds the consumer role:
+ * no command is left parked on the queue (it would take the message).
+ */
+static void check_kept(struct __test_metadata *_metadata,
+		       FIXTURE_DATA(ur) *self)
+{
+	struct elasticq_stats st;
+	char in[64];
+
+	while (eq_pop_nb(self->fd, in, sizeof(in)) >= 0)
+		;
+	ASSERT_EQ(4, eq_push(self->fd, "kept", 4));
+	eq_sleep_ms(100);
+	ASSERT_EQ(0, eq_get_stats(self->fd, &st));
+	EXPECT_EQ(1, st.len);
+	ASSERT_EQ(4, eq_pop_nb(self->fd, in, sizeof(in)));
+	EXPECT_EQ(0, memcmp(in, "kept", 4));
 }
 
 TEST_F(ur, cmd_pop_batch_takes_queued)
@@ -843,6 +912,672 @@ TEST_F(ur, cmd_errors)
 	}
 	ASSERT_EQ(100, eq_pop(self->fd, buf, sizeof(buf)));
 	EXPECT_EQ(0, io_workers());
+}
+
+#define UR_ENTER_WCHAN \
+	"io_|__do_sys_io_uring_enter|__x64_sys_io_uring_enter"
+#define UR_POLL_WCHAN "do_sys_poll|do_poll|poll_schedule_timeout"
+
+/* voluntary_ctxt_switches of @pid, or -1. */
+static long vol_switches(pid_t pid)
+{
+	char path[64], text[4096], *p;
+	long n;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", pid);
+	n = eq_read_text(path, text, sizeof(text));
+	if (n <= 0)
+		return -1;
+	p = strstr(text, "\nvoluntary_ctxt_switches:");
+	return p ? strtol(p + 25, NULL, 10) : -1;
+}
+
+/*
+ * Child @i: park a pop of one message on @fd through a ring of its own,
+ * say so (done), sleep in io_uring_enter() until it completes; report its
+ * result (ret), the message's seq (ret2, -1 if not tag 9 of 24 bytes),
+ * and aux = 1.
+ */
+static void one_pop_child(struct eq_child_report *rep, int fd)
+{
+	struct elasticq_pop_batch b;
+	struct io_uring_cqe cqe;
+	uint64_t pos = 0;
+	const void *p;
+	struct ring r;
+	uint32_t len;
+	long seq;
+
+	if (ring_init(&r, 4))
+		_exit(2);
+	pop_args(&b, buf, 4096, 1);
+	if (ring_cmd(&r, fd, ELASTICQ_IOC_POP_BATCH, &b, 0, 1))
+		_exit(3);
+	rep->done = 1;
+	while (*r.cq_head == __atomic_load_n(r.cq_tail, __ATOMIC_ACQUIRE))
+		syscall(__NR_io_uring_enter, r.fd, 0, 1,
+			IORING_ENTER_GETEVENTS, NULL, 0);
+	if (ring_wait(&r, &cqe, 0) != 1)
+		_exit(4);
+	rep->ret = cqe.res;
+	rep->ret2 = -1;
+	p = cqe.res == 1 ? eq_next_frame(buf, b.bytes, &pos, &len) : NULL;
+	for (seq = 0; p && len == 24 && seq < EQ_MAX_CHILDREN; seq++)
+		if (eq_check_fill(p, 24, 9, seq))
+			rep->ret2 = seq;
+	rep->aux = 1;
+	_exit(0);
+}
+
+static int children_done(struct eq_child_report *rep, int n)
+{
+	int i, done = 0;
+
+	for (i = 0; i < n; i++)
+		done += rep[i].aux == 1;
+	return done;
+}
+
+/* Wait (bounded) until @want of the @n children reported their pop. */
+static int wait_children_done(struct eq_child_report *rep, int n, int want)
+{
+	uint64_t end = eq_now_ns() + EQ_WAIT_MS * EQ_MS;
+
+	while (children_done(rep, n) < want && eq_now_ns() < end)
+		usleep(1000);
+	return children_done(rep, n);
+}
+
+/*
+ * Parked pops wait exclusively: one message wakes one of four parked pops
+ * (each in a process of its own, asleep in io_uring_enter()); the others
+ * are not even woken (their tasks do not run).  Then three messages in
+ * one batch complete the three others, one message each, none stranded.
+ */
+TEST_F(ur, cmd_pop_one_message_wakes_one_pop)
+{
+	long before[4], after;
+	bool seen[4] = { false };
+	char last[160];
+	int i, n = 4;
+
+	NEED_RING();
+	for (i = 0; i < n; i++) {
+		self->child[i] = fork();
+		ASSERT_LE(0, self->child[i]);
+		if (self->child[i] == 0)
+			one_pop_child(&self->rep[i], self->fd);
+		while (!self->rep[i].done)
+			usleep(1000);
+		/* io_cqring_wait(), or the syscall it is inlined in. */
+		ASSERT_EQ(0, eq_wait_blocked_in(self->child[i], UR_ENTER_WCHAN,
+						last, sizeof(last))) {
+			TH_LOG("child %d: %s", i, last);
+		}
+	}
+	for (i = 0; i < n; i++)
+		before[i] = vol_switches(self->child[i]);
+	ASSERT_EQ(0, eq_push_n(self->fd, 9, 0, 1, 24));
+	ASSERT_EQ(1, wait_children_done(self->rep, n, 1));
+	/* A correct kernel never wakes the others: waiting longer is safe. */
+	eq_sleep_ms(300);
+	EXPECT_EQ(1, children_done(self->rep, n));
+	for (i = 0; i < n; i++) {
+		if (self->rep[i].aux)
+			continue;
+		after = vol_switches(self->child[i]);
+		EXPECT_EQ(before[i], after) {
+			TH_LOG("child %d woke %ld times", i, after - before[i]);
+		}
+	}
+	ASSERT_EQ(0, eq_push_n(self->fd, 9, 1, n - 1, 24));
+	ASSERT_EQ(n, wait_children_done(self->rep, n, n));
+	for (i = 0; i < n; i++) {
+		EXPECT_EQ(0, eq_wait_exit(self->child[i]));
+		self->child[i] = 0;
+		EXPECT_EQ(1, self->rep[i].ret);
+		ASSERT_LE(0, self->rep[i].ret2);
+		ASSERT_GT(n, self->rep[i].ret2);
+		EXPECT_FALSE(seen[self->rep[i].ret2]);
+		seen[self->rep[i].ret2] = true;
+	}
+}
+
+/*
+ * Exclusive parked pops leave read(2) sleepers and poll(2) waiters their
+ * wake-ups: with a pop parked, a reader blocked in read(2) and a poller,
+ * one message wakes the poller, and two messages complete both the pop
+ * and the read, one each.
+ */
+TEST_F(ur, cmd_pop_exclusive_keeps_readers_and_pollers)
+{
+	struct elasticq_pop_batch b;
+	struct io_uring_cqe cqe;
+	uint32_t got = 0;
+	uint64_t pos = 0;
+	const void *p;
+	uint32_t len;
+	long before;
+	int i;
+
+	NEED_RING();
+	pop_args(&b, buf, 4096, 1);
+	ASSERT_EQ(0, ring_cmd(&self->ring, self->fd, ELASTICQ_IOC_POP_BATCH,
+			      &b, 0, 5));
+	self->child[0] = fork();
+	ASSERT_LE(0, self->child[0]);
+	if (self->child[0] == 0) {
+		struct pollfd pfd = { .fd = self->fd, .events = POLLIN };
+
+		/* Woken, it may find the message taken: it polls on. */
+		poll(&pfd, 1, -1);
+		_exit(0);
+	}
+	self->child[1] = fork();
+	ASSERT_LE(0, self->child[1]);
+	if (self->child[1] == 0) {
+		self->rep[1].ret = eq_pop(self->fd, self->rep[1].data, 64);
+		for (i = 0; i < 2; i++)
+			if (self->rep[1].ret == 24 &&
+			    eq_check_fill(self->rep[1].data, 24, 9, i))
+				self->rep[1].ret2 = i + 1;
+		_exit(0);
+	}
+	ASSERT_EQ(0, eq_wait_blocked_in(self->child[0], UR_POLL_WCHAN, NULL,
+					0));
+	ASSERT_EQ(0, eq_wait_blocked(self->child[1]));
+	before = vol_switches(self->child[0]);
+	ASSERT_LE(0, before);
+	ASSERT_EQ(0, eq_push_n(self->fd, 9, 0, 1, 24));
+	/* The poller was woken (it ran, whatever it found). */
+	for (i = 0; i < EQ_WAIT_MS && vol_switches(self->child[0]) == before;
+	     i++)
+		eq_sleep_ms(1);
+	EXPECT_NE(before, vol_switches(self->child[0]));
+	eq_kill_child(&self->child[0]);
+	ASSERT_EQ(0, eq_push_n(self->fd, 9, 1, 1, 24));
+	EXPECT_EQ(0, eq_wait_exit(self->child[1]));
+	self->child[1] = 0;
+	EXPECT_EQ(24, self->rep[1].ret);
+	ASSERT_EQ(1, ring_wait(&self->ring, &cqe, EQ_WAIT_MS));
+	EXPECT_EQ(5, cqe.user_data);
+	ASSERT_EQ(1, cqe.res);
+	p = eq_next_frame(buf, b.bytes, &pos, &len);
+	ASSERT_NE(NULL, p);
+	ASSERT_EQ(24, len);
+	for (i = 0; i < 2; i++)
+		if (eq_check_fill(p, 24, 9, i))
+			got = i + 1;
+	/* One message each, different ones. */
+	ASSERT_NE(0, got);
+	ASSERT_NE(0, self->rep[1].ret2);
+	EXPECT_NE(got, self->rep[1].ret2);
+}
+
+/*
+ * A file's close cancels the commands parked on that file only: another
+ * file's (of the same process and ring) stays parked and completes.
+ */
+TEST_F(ur, cmd_close_cancels_only_its_file)
+{
+	static const char name[] = "uring-close-a";
+	struct elasticq_pop_batch b1, b2;
+	struct io_uring_cqe cqe;
+	static uint8_t out2[4096];
+	int fd1, fd2;
+
+	NEED_RING();
+	eq_destroy(name);
+	fd1 = eq_open(0);
+	ASSERT_LE(0, fd1);
+	fd2 = eq_open_named(name, O_RDWR, ELASTICQ_ATTACH_CREATE, 0600, NULL);
+	ASSERT_LE(0, fd2);
+	park_pop(_metadata, &self->ring, fd1, &b1, 1);
+	pop_args(&b2, out2, sizeof(out2), 8);
+	ASSERT_EQ(0, ring_cmd(&self->ring, fd2, ELASTICQ_IOC_POP_BATCH, &b2,
+			      0, 2));
+	EXPECT_EQ(0, ring_wait(&self->ring, &cqe, 300));
+	ASSERT_EQ(0, close(fd1));
+	ASSERT_EQ(1, ring_wait(&self->ring, &cqe, EQ_WAIT_MS));
+	EXPECT_EQ(1, cqe.user_data);
+	EXPECT_EQ(-ECANCELED, cqe.res);
+	EXPECT_EQ(0, ring_wait(&self->ring, &cqe, 300));
+	ASSERT_EQ(0, eq_push_n(fd2, 4, 0, 1, 30));
+	ASSERT_EQ(1, ring_wait(&self->ring, &cqe, EQ_WAIT_MS));
+	EXPECT_EQ(2, cqe.user_data);
+	EXPECT_EQ(1, cqe.res);
+	check_frames(_metadata, out2, b2.bytes, 1, 4, 0, 30);
+	close(fd2);
+	EXPECT_EQ(0, eq_destroy(name));
+	check_nothing_parked(_metadata, self);
+}
+
+/*
+ * max_parked_per_queue: with 2, a third command that must wait on the
+ * queue completes at once with EBUSY (a push batch too, with its error),
+ * while one that need not wait still runs; once the parked ones end, a
+ * new one parks again.
+ */
+TEST_F(ur, cmd_park_bounded_per_queue)
+{
+	struct elasticq_pop_batch b1, b2, b3;
+	struct elasticq_push_batch pb;
+	struct elasticq_msg_vec v = { .addr = (uintptr_t)"x", .len = 1 };
+	struct elasticq_config cfg;
+	struct io_uring_cqe cqe;
+	int fd, i, cancelled = 0;
+
+	NEED_RING();
+	ASSERT_EQ(0, ur_set_param(self, 0, 2));
+	fd = eq_open(0);
+	ASSERT_LE(0, fd);
+	park_pop(_metadata, &self->ring, fd, &b1, 1);
+	park_pop(_metadata, &self->ring, fd, &b2, 2);
+	pop_args(&b3, buf, 4096, 8);
+	EXPECT_EQ(-EBUSY, cmd_sync(_metadata, &self->ring, fd,
+				   ELASTICQ_IOC_POP_BATCH, &b3, 0));
+	/* Nothing to wait for: no bound. */
+	pop_args(&b3, buf, 4096, 8);
+	b3.flags = ELASTICQ_BATCH_NONBLOCK;
+	EXPECT_EQ(-EAGAIN, cmd_sync(_metadata, &self->ring, fd,
+				    ELASTICQ_IOC_POP_BATCH, &b3, 0));
+	ASSERT_EQ(0, close(fd));
+	for (i = 0; i < 2; i++) {
+		ASSERT_EQ(1, ring_wait(&self->ring, &cqe, EQ_WAIT_MS));
+		cancelled += cqe.res == -ECANCELED;
+	}
+	EXPECT_EQ(2, cancelled);
+
+	/* Pushes count on the queue too: fill it, park one and one more. */
+	ASSERT_EQ(0, eq_get_config(self->fd, &cfg));
+	cfg.min_capacity = 1;
+	cfg.initial_capacity = 1;
+	cfg.max_capacity = 1;
+	ASSERT_EQ(0, eq_set_config(self->fd, &cfg));
+	ASSERT_EQ(0, eq_push_n(self->fd, 1, 0, 1, 10));
+	ASSERT_EQ(0, ur_set_param(self, 0, 1));
+	fd = eq_open(0);
+	ASSERT_LE(0, fd);
+	push_args(&pb, &v, 1);
+	ASSERT_EQ(0, ring_cmd(&self->ring, fd, ELASTICQ_IOC_PUSH_BATCH, &pb,
+			      0, 3));
+	EXPECT_EQ(0, ring_wait(&self->ring, &cqe, 300));
+	push_args(&pb, &v, 1);
+	EXPECT_EQ(-EBUSY, cmd_sync(_metadata, &self->ring, fd,
+				   ELASTICQ_IOC_PUSH_BATCH, &pb, 0));
+	EXPECT_EQ(-EBUSY, pb.error);
+	ASSERT_EQ(0, close(fd));
+	ASSERT_EQ(1, ring_wait(&self->ring, &cqe, EQ_WAIT_MS));
+	EXPECT_EQ(3, cqe.user_data);
+	EXPECT_EQ(-ECANCELED, cqe.res);
+
+	/* The count went back down: one parks again. */
+	ASSERT_EQ(0, wait_consumers(self->fd, 0));
+	fd = eq_open(0);
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(10, eq_pop(fd, buf, sizeof(buf)));
+	park_pop(_metadata, &self->ring, fd, &b1, 4);
+	ASSERT_EQ(0, close(fd));
+	ASSERT_EQ(1, ring_wait(&self->ring, &cqe, EQ_WAIT_MS));
+	EXPECT_EQ(4, cqe.user_data);
+	EXPECT_EQ(-ECANCELED, cqe.res);
+}
+
+/*
+ * max_parked_per_user: with 2, an unprivileged user's third parked
+ * command completes with EDQUOT; root (CAP_SYS_RESOURCE) may go beyond.
+ */
+TEST_F(ur, cmd_park_bounded_per_user)
+{
+	struct elasticq_pop_batch b[3];
+	struct io_uring_cqe cqe;
+	int fd, i, cancelled = 0;
+
+	NEED_RING();
+	ASSERT_EQ(0, ur_set_param(self, 1, 2));
+	self->child[0] = fork();
+	ASSERT_LE(0, self->child[0]);
+	if (self->child[0] == 0) {
+		struct eq_child_report *rep = &self->rep[0];
+		struct ring r;
+		int cfd = eq_open(0);
+
+		if (cfd < 0 || ring_init(&r, 8) || eq_drop_privileges())
+			_exit(2);
+		for (i = 0; i < 3; i++) {
+			pop_args(&b[i], buf, 4096, 8);
+			if (ring_cmd(&r, cfd, ELASTICQ_IOC_POP_BATCH,
+				     &b[i], 0, i + 1))
+				_exit(3);
+		}
+		if (ring_wait(&r, &cqe, EQ_WAIT_MS) != 1)
+			_exit(4);
+		rep->ret = cqe.res;
+		rep->aux = cqe.user_data;
+		/* The first two stay parked. */
+		rep->ret2 = ring_wait(&r, &cqe, 300);
+		_exit(0);
+	}
+	EXPECT_EQ(0, eq_wait_exit(self->child[0]));
+	self->child[0] = 0;
+	EXPECT_EQ(-EDQUOT, self->rep[0].ret);
+	EXPECT_EQ(3, self->rep[0].aux);
+	EXPECT_EQ(0, self->rep[0].ret2);
+
+	/* Root goes beyond: three park. */
+	ASSERT_EQ(0, wait_consumers(self->fd, 0));
+	fd = eq_open(0);
+	ASSERT_LE(0, fd);
+	for (i = 0; i < 3; i++)
+		park_pop(_metadata, &self->ring, fd, &b[i], i + 1);
+	ASSERT_EQ(0, close(fd));
+	for (i = 0; i < 3; i++) {
+		ASSERT_EQ(1, ring_wait(&self->ring, &cqe, EQ_WAIT_MS));
+		cancelled += cqe.res == -ECANCELED;
+	}
+	EXPECT_EQ(3, cancelled);
+	check_nothing_parked(_metadata, self);
+}
+
+/*
+ * A parked push that runs again and finds the queue still full is not
+ * counted as rejected each time: woken five times by SET_CONFIG, it is
+ * counted once, when it times out.
+ */
+TEST_F(ur, cmd_parked_push_rejected_once)
+{
+	struct elasticq_config cfg;
+	struct elasticq_stats st0, st;
+	struct elasticq_msg_vec v;
+	struct elasticq_push_batch b;
+	struct io_uring_cqe cqe;
+	uint8_t msg[50];
+	int i;
+
+	NEED_RING();
+	ASSERT_EQ(0, eq_get_config(self->fd, &cfg));
+	cfg.min_capacity = 1;
+	cfg.initial_capacity = 2;
+	cfg.max_capacity = 2;
+	ASSERT_EQ(0, eq_set_config(self->fd, &cfg));
+	ASSERT_EQ(0, eq_push_n(self->fd, 6, 0, 2, 50));
+	ASSERT_EQ(0, eq_get_stats(self->fd, &st0));
+	eq_fill(msg, 50, 6, 2);
+	v.addr = (uintptr_t)msg;
+	v.len = 50;
+	push_args(&b, &v, 1);
+	b.flags = ELASTICQ_BATCH_TIMEOUT;
+	b.timeout_ns = 1000 * EQ_MS;
+	ASSERT_EQ(0, ring_cmd(&self->ring, self->fd, ELASTICQ_IOC_PUSH_BATCH,
+			      &b, 0, 3));
+	for (i = 0; i < 5; i++) {
+		ASSERT_EQ(0, eq_set_config(self->fd, &cfg));
+		EXPECT_EQ(0, ring_wait(&self->ring, &cqe, 20));
+	}
+	ASSERT_EQ(0, eq_get_stats(self->fd, &st));
+	EXPECT_EQ(st0.rejected, st.rejected);
+	ASSERT_EQ(1, ring_wait(&self->ring, &cqe, EQ_WAIT_MS));
+	EXPECT_EQ(3, cqe.user_data);
+	EXPECT_EQ(-ETIMEDOUT, cqe.res);
+	EXPECT_EQ(-ETIMEDOUT, b.error);
+	ASSERT_EQ(0, eq_get_stats(self->fd, &st));
+	EXPECT_EQ(st0.rejected + 1, st.rejected);
+	EXPECT_EQ(2, st.len);
+}
+
+#define PG 4096
+
+struct stall {
+	int uffd;
+	uint8_t *addr;		/* two pages, the second missing */
+	struct eq_child_report *rep;
+};
+
+/*
+ * Report the fault (handled 1, or -1 if none came), wait for the parent's
+ * word (aux 1), then end the stall by mapping the missing page.
+ */
+static void *stall_watch(void *arg)
+{
+	struct stall *s = arg;
+	struct pollfd pfd = { .fd = s->uffd, .events = POLLIN };
+	struct uffdio_zeropage zp;
+	struct uffd_msg msg;
+
+	if (poll(&pfd, 1, EQ_WAIT_MS) != 1 ||
+	    read(s->uffd, &msg, sizeof(msg)) != sizeof(msg) ||
+	    msg.event != UFFD_EVENT_PAGEFAULT) {
+		s->rep->handled = -1;
+		return NULL;
+	}
+	s->rep->handled = 1;
+	while (!s->rep->aux)
+		usleep(1000);
+	memset(&zp, 0, sizeof(zp));
+	zp.range.start = (uintptr_t)s->addr + PG;
+	zp.range.len = PG;
+	if (ioctl(s->uffd, UFFDIO_ZEROPAGE, &zp))
+		s->rep->handled = -2;
+	return NULL;
+}
+
+/*
+ * Child: POP_BATCH of 5 through @fd (shared with the parent: the same
+ * consumer) into two pages, the second registered with userfaultfd, so
+ * the fifth frame's copy stalls until the parent says so.  Report the
+ * result (ret) and whether the frames are messages 8/0..4 of 1000 bytes
+ * (ret2 1).
+ */
+static void stalled_pop_child(struct eq_child_report *rep, int fd)
+{
+	struct uffdio_api api = { .api = UFFD_API };
+	struct uffdio_register reg;
+	struct stall s = { .rep = rep };
+	uint64_t bytes = 0, pos = 0;
+	const void *p;
+	pthread_t th;
+	uint32_t len;
+	int i;
+
+	s.addr = mmap(NULL, 2 * PG, PROT_READ | PROT_WRITE,
+		      MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	s.uffd = syscall(SYS_userfaultfd, O_CLOEXEC);
+	if (s.addr == MAP_FAILED || s.uffd < 0 ||
+	    ioctl(s.uffd, UFFDIO_API, &api))
+		_exit(2);
+	memset(s.addr, 0, PG);		/* the first page is there */
+	memset(&reg, 0, sizeof(reg));
+	reg.range.start = (uintptr_t)s.addr + PG;
+	reg.range.len = PG;
+	reg.mode = UFFDIO_REGISTER_MODE_MISSING;
+	if (ioctl(s.uffd, UFFDIO_REGISTER, &reg) ||
+	    pthread_create(&th, NULL, stall_watch, &s))
+		_exit(3);
+	rep->ret = eq_pop_batch(fd, s.addr, 2 * PG, 5, 0, 0, &bytes);
+	rep->ret2 = 1;
+	for (i = 0; i < 5; i++) {
+		p = eq_next_frame(s.addr, bytes, &pos, &len);
+		if (!p || len != 1000 || !eq_check_fill(p, 1000, 8, i))
+			rep->ret2 = 0;
+	}
+	rep->done = 1;
+	pthread_join(th, NULL);
+	_exit(0);
+}
+
+/*
+ * The consumer's copy stalls in a userfaultfd fault (a lock-free queue's
+ * consumer lock held) while a pop command is submitted on the same file:
+ * the ring goes on (a NOP after the pop completes), and once the stall
+ * ends the pop completes with the message the stalled batch left.
+ */
+TEST_F_TIMEOUT(ur, cmd_pop_not_stalled_by_consumer_fault, 120)
+{
+	struct eq_child_report *rep = &self->rep[0];
+	struct elasticq_pop_batch b;
+	struct io_uring_cqe cqe;
+	bool nop = false, popped = false;
+	uint64_t end;
+	int i;
+
+	NEED_RING();
+	ASSERT_EQ(0, eq_push_n(self->fd, 8, 0, 6, 1000));
+	self->child[0] = fork();
+	ASSERT_LE(0, self->child[0]);
+	if (self->child[0] == 0)
+		stalled_pop_child(rep, self->fd);
+	end = eq_now_ns() + (EQ_WAIT_MS + 5000) * EQ_MS;
+	while (!rep->handled && !rep->done && eq_now_ns() < end)
+		usleep(1000);
+	ASSERT_EQ(1, rep->handled);
+	ASSERT_EQ(0, rep->done);
+
+	/* While stalled: the NOP completes (the pop may, lock-based). */
+	pop_args(&b, buf, 4096, 8);
+	ASSERT_EQ(0, ring_cmd(&self->ring, self->fd, ELASTICQ_IOC_POP_BATCH,
+			      &b, 0, 1));
+	ASSERT_EQ(0, ring_nop(&self->ring, 2));
+	for (i = 0; i < 2 && !nop; i++) {
+		if (ring_wait(&self->ring, &cqe, 5000) != 1)
+			break;
+		if (cqe.user_data == 2) {
+			nop = true;
+		} else {
+			EXPECT_EQ(1, cqe.user_data);
+			EXPECT_EQ(1, cqe.res);
+			popped = true;
+		}
+	}
+	EXPECT_TRUE(nop);
+	EXPECT_EQ(0, rep->done);
+
+	/* End the stall: both pops complete, with all six messages. */
+	rep->aux = 1;
+	EXPECT_EQ(0, eq_wait_exit(self->child[0]));
+	self->child[0] = 0;
+	EXPECT_EQ(1, rep->handled);
+	EXPECT_EQ(5, rep->ret);
+	EXPECT_EQ(1, rep->ret2);
+	while (!popped || !nop) {
+		ASSERT_EQ(1, ring_wait(&self->ring, &cqe, EQ_WAIT_MS));
+		if (cqe.user_data == 2) {
+			nop = true;
+			continue;
+		}
+		EXPECT_EQ(1, cqe.user_data);
+		EXPECT_EQ(1, cqe.res);
+		popped = true;
+	}
+	check_frames(_metadata, buf, b.bytes, 1, 8, 5, 1000);
+}
+
+/* What a child of the cancel stress does after submitting its commands. */
+enum { ST_EXIT, ST_EXEC, ST_RING_CLOSE, ST_FILE_CLOSE, ST_KILL, ST_HOWS };
+
+/*
+ * Child: submit @n pop commands with IOSQE_ASYNC (issued from io-wq, some
+ * completing inside the issue path, some parking) while a producer pushes,
+ * then end them all one way or another at once.  With ST_FILE_CLOSE it
+ * reaps every completion and checks it; exit 0 if all were valid.
+ */
+static void stress_child(struct eq_child_report *rep, int fd, int how, int n)
+{
+	static struct elasticq_pop_batch b[16];
+	static uint8_t out[16][256];
+	struct io_uring_cqe cqe;
+	struct ring r;
+	int i, bad = 0;
+
+	if (ring_init(&r, 32))
+		_exit(2);
+	for (i = 0; i < n; i++) {
+		pop_args(&b[i], out[i], sizeof(out[i]), 1);
+		b[i].flags = ELASTICQ_BATCH_TIMEOUT;
+		b[i].timeout_ns = (i % 4) * EQ_MS;
+		if (ring_cmd_flags(&r, fd, ELASTICQ_IOC_POP_BATCH, &b[i], 0,
+				   i, IOSQE_ASYNC))
+			_exit(3);
+	}
+	switch (how) {
+	case ST_EXIT:
+		_exit(0);
+	case ST_EXEC:
+		execl("/bin/true", "true", (char *)NULL);
+		_exit(4);
+	case ST_RING_CLOSE:
+		ring_exit(&r);
+		_exit(0);
+	case ST_KILL:
+		kill(getpid(), SIGKILL);
+		_exit(5);
+	}
+	close(fd);
+	for (i = 0; i < n; i++) {
+		if (ring_wait(&r, &cqe, EQ_WAIT_MS) != 1)
+			_exit(6);
+		/* EBADF: io-wq issued it after the close. */
+		if (cqe.user_data >= (uint64_t)n ||
+		    (cqe.res != 1 && cqe.res != -ETIMEDOUT &&
+		     cqe.res != -ECANCELED && cqe.res != -EBADF) ||
+		    (cqe.res == 1 &&
+		     (b[cqe.user_data].bytes != ELASTICQ_FRAME_SIZE(16) ||
+		      *(uint32_t *)out[cqe.user_data] != 16))) {
+			if (!bad++) {
+				rep->ret = cqe.res;
+				rep->ret2 = cqe.user_data;
+				rep->aux = cqe.res == 1 ?
+					   (long)b[cqe.user_data].bytes : 0;
+			}
+		}
+	}
+	_exit(bad ? 7 : 0);
+}
+
+/*
+ * Commands issued from io-wq (IOSQE_ASYNC) race with their cancellation:
+ * the task exits, execs or is killed, the ring or the file is closed,
+ * while a producer pushes.  Nothing hangs, every child ends as it should,
+ * every completion reaped is valid (and the kernel log stays clean: the
+ * harness checks it, KASAN included).
+ */
+TEST_F_TIMEOUT(ur, cmd_async_cancel_stress, 300)
+{
+	uint64_t end = eq_now_ns() + 60000 * EQ_MS;
+	int iters = eq_scale(300), i, st, fd;
+	pid_t prod;
+
+	NEED_RING();
+	fd = eq_open(O_NONBLOCK);
+	ASSERT_LE(0, fd);
+	prod = fork();
+	ASSERT_LE(0, prod);
+	if (prod == 0) {
+		static uint8_t m[16];
+
+		for (;;)
+			if (eq_push(fd, m, 16) < 0)
+				usleep(100);
+	}
+	self->child[1] = prod;
+	for (i = 0; i < iters && eq_now_ns() < end; i++) {
+		int how = i % ST_HOWS;
+
+		self->child[0] = fork();
+		ASSERT_LE(0, self->child[0]);
+		if (self->child[0] == 0)
+			stress_child(&self->rep[2], self->fd, how, 16);
+		st = eq_wait_exit(self->child[0]);
+		self->child[0] = 0;
+		ASSERT_EQ(how == ST_KILL ? 1000 + SIGKILL : 0, st) {
+			TH_LOG("iteration %d, how %d: res %ld of %ld, aux %ld",
+			       i, how, self->rep[2].ret, self->rep[2].ret2,
+			       self->rep[2].aux);
+		}
+	}
+	TH_LOG("%d iterations", i);
+	eq_kill_child(&self->child[1]);
+	close(fd);
+	check_kept(_metadata, self);
 }
 
 TEST_HARNESS_MAIN

@@ -404,7 +404,14 @@ struct elasticq_pop_batch {
  * a thread: it completes when a producer (or consumer) makes progress
  * possible, with -ETIMEDOUT at the timeout, and with -ECANCELED when the
  * file is closed by the submitter, the submitting task exits or the ring
- * is torn down.  Other command numbers: -ENOTTY.
+ * is torn down.  Waiting pops are woken one per message pushed.  How many
+ * commands may wait is bounded: beyond the module parameter
+ * max_parked_per_queue (default 256) on one queue a command that would
+ * wait completes with -EBUSY, beyond max_parked_per_user (default 1024,
+ * CAP_SYS_RESOURCE exempt) for the submitter's uid with -EDQUOT (a push
+ * with its count, and the error in @error).  A waiting push is counted in
+ * the stats' rejected once if it gives up for lack of room (timeout or a
+ * bound), never while it waits.  Other command numbers: -ENOTTY.
  */
 struct elasticq_uring_cmd {
 	__u64 arg;
