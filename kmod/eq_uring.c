@@ -47,7 +47,6 @@
  */
 #include <linux/capability.h>
 #include <linux/cred.h>
-#include <linux/hashtable.h>
 #include <linux/hrtimer.h>
 #include <linux/moduleparam.h>
 #include <linux/sched/signal.h>
@@ -62,11 +61,6 @@ static unsigned int max_parked_per_queue = 256;
 module_param(max_parked_per_queue, uint, 0644);
 MODULE_PARM_DESC(max_parked_per_queue,
 		 "io_uring commands that may wait on one queue; more fail with EBUSY (256)");
-
-static unsigned int max_parked_per_user = 1024;
-module_param(max_parked_per_user, uint, 0644);
-MODULE_PARM_DESC(max_parked_per_user,
-		 "io_uring commands one user may have waiting; more fail with EDQUOT unless CAP_SYS_RESOURCE (1024)");
 
 enum { EQ_URING_ARMED, EQ_URING_WOKEN, EQ_URING_PARKED, EQ_URING_FIRED };
 
@@ -86,7 +80,7 @@ enum { EQ_FIRE_NONE, EQ_FIRE_RUNNING, EQ_FIRE_PARKED };
  * @ef:		the command's file's state
  * @owner:	the submitter's files: their close of the file cancels
  * @arg:	the user's argument struct
- * @uid:	the submitter, charged for the command while it is parked
+ * @user:	the submitter, charged for the command while it is parked
  * @timeout:	ns, or ELASTICQ_TIMEOUT_NONE
  * @state:	EQ_URING_*, see above
  * @reason:	0, or why the wait must end: -ETIMEDOUT, -ECANCELED, or
@@ -110,7 +104,7 @@ struct eq_uring_wait {
 	struct eq_file *ef;
 	fl_owner_t owner;
 	void __user *arg;
-	kuid_t uid;
+	struct eq_user *user;
 	u64 timeout;
 	atomic_t state;
 	int reason;
@@ -134,81 +128,6 @@ static LIST_HEAD(eq_uring_watched);	/* under eq_uring_watch_lock */
 static void eq_uring_watch(struct work_struct *work);
 static DECLARE_DELAYED_WORK(eq_uring_watch_work, eq_uring_watch);
 
-/**
- * struct eq_uring_user - parked commands of one user
- * @node:	in eq_uring_users, under eq_uring_users_lock
- * @uid:	the user
- * @parked:	how many; the entry goes when it drops to 0
- */
-struct eq_uring_user {
-	struct hlist_node node;
-	kuid_t uid;
-	unsigned int parked;
-};
-
-static DEFINE_SPINLOCK(eq_uring_users_lock);
-static DEFINE_HASHTABLE(eq_uring_users, 6);	/* under eq_uring_users_lock */
-
-static struct eq_uring_user *eq_uring_user_find(kuid_t uid)
-{
-	struct eq_uring_user *u;
-
-	lockdep_assert_held(&eq_uring_users_lock);
-	hash_for_each_possible(eq_uring_users, u, node, __kuid_val(uid))
-		if (uid_eq(u->uid, uid))
-			return u;
-	return NULL;
-}
-
-static void eq_uring_uncharge_user(kuid_t uid)
-{
-	struct eq_uring_user *u;
-
-	spin_lock(&eq_uring_users_lock);
-	u = eq_uring_user_find(uid);
-	if (!WARN_ON_ONCE(!u) && !--u->parked) {
-		hash_del(&u->node);
-		kfree(u);
-	}
-	spin_unlock(&eq_uring_users_lock);
-}
-
-/*
- * Charge a parked command to @uid.  Return: 0, -EDQUOT past
- * max_parked_per_user (unless the caller has CAP_SYS_RESOURCE), -ENOMEM.
- */
-static int eq_uring_charge_user(kuid_t uid)
-{
-	struct eq_uring_user *u, *new = NULL;
-	bool over;
-
-	for (;;) {
-		spin_lock(&eq_uring_users_lock);
-		u = eq_uring_user_find(uid);
-		if (u || new)
-			break;
-		spin_unlock(&eq_uring_users_lock);
-		new = kzalloc(sizeof(*new), GFP_KERNEL_ACCOUNT);
-		if (!new)
-			return -ENOMEM;
-	}
-	if (!u) {
-		u = new;
-		new = NULL;
-		u->uid = uid;
-		hash_add(eq_uring_users, &u->node, __kuid_val(uid));
-	}
-	over = ++u->parked > READ_ONCE(max_parked_per_user);
-	spin_unlock(&eq_uring_users_lock);
-	kfree(new);
-	/* capable() only when it matters, and outside the spinlock. */
-	if (over && !capable(CAP_SYS_RESOURCE)) {
-		eq_uring_uncharge_user(uid);
-		return -EDQUOT;
-	}
-	return 0;
-}
-
 /* Charge a command that is about to park to its queue and its user. */
 static int eq_uring_charge(struct eq_uring_wait *w)
 {
@@ -219,15 +138,22 @@ static int eq_uring_charge(struct eq_uring_wait *w)
 		atomic_dec(&w->q->uring_parked);
 		return -EBUSY;
 	}
-	ret = eq_uring_charge_user(w->uid);
-	if (ret)
+	w->user = eq_user_get(current_uid());
+	ret = w->user ? eq_user_add_parked(w->user) : -ENOMEM;
+	if (ret) {
+		if (w->user)
+			eq_user_put(w->user);
+		w->user = NULL;
 		atomic_dec(&w->q->uring_parked);
+	}
 	return ret;
 }
 
 static void eq_uring_uncharge(struct eq_uring_wait *w)
 {
-	eq_uring_uncharge_user(w->uid);
+	eq_user_del_parked(w->user);
+	eq_user_put(w->user);
+	w->user = NULL;
 	atomic_dec(&w->q->uring_parked);
 }
 
@@ -679,7 +605,6 @@ int eq_uring_cmd(struct io_uring_cmd *cmd, unsigned int issue_flags)
 	w->cmd = cmd;
 	w->ef = file->private_data;
 	w->owner = current->files;
-	w->uid = current_uid();
 	w->arg = u64_to_user_ptr(arg);
 	w->push = push;
 	if (push)

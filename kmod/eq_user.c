@@ -14,11 +14,14 @@
  *                    beyond; not for queues created with CAP_SYS_RESOURCE)
  *   max_user_queues  named queues one user may have created and not yet
  *                    freed (EDQUOT beyond; CAP_SYS_RESOURCE may exceed it)
+ *   max_parked_per_user  io_uring commands one user's tasks may have
+ *                    waiting (EDQUOT beyond; CAP_SYS_RESOURCE may exceed it)
  *
  * Locking: eq_users_lock protects the table and the lookup of a user; a
  * user's counters are atomics and need no lock.  It nests inside
  * eq_registry_lock and takes nothing else.
  */
+#include <linux/capability.h>
 #include <linux/hashtable.h>
 #include <linux/moduleparam.h>
 #include <linux/slab.h>
@@ -39,6 +42,11 @@ MODULE_PARM_DESC(max_user_bytes,
 static uint max_user_queues = 8;
 module_param(max_user_queues, uint, 0644);
 MODULE_PARM_DESC(max_user_queues, "Most named queues one user may create (8)");
+
+static uint max_parked_per_user = 1024;
+module_param(max_parked_per_user, uint, 0644);
+MODULE_PARM_DESC(max_parked_per_user,
+		 "io_uring commands one user may have waiting; more fail with EDQUOT unless CAP_SYS_RESOURCE (1024)");
 
 /* Charged by every queue, through the budget of the user that made it. */
 static struct eq_mem_budget eq_module_budget = {
@@ -118,7 +126,8 @@ void eq_user_put(struct eq_user *u)
 	}
 	hash_del(&u->node);
 	spin_unlock(&eq_users_lock);
-	WARN_ON(atomic64_read(&u->budget.used) || atomic_read(&u->queues));
+	WARN_ON(atomic64_read(&u->budget.used) || atomic_read(&u->queues) ||
+		atomic_read(&u->parked));
 	kfree(u);
 }
 
@@ -146,6 +155,31 @@ int eq_user_add_queue(struct eq_user *u, bool privileged)
 void eq_user_del_queue(struct eq_user *u)
 {
 	atomic_dec(&u->queues);
+}
+
+/**
+ * eq_user_add_parked() - count an io_uring command of the user that waits
+ * @u: the user (the submitter)
+ *
+ * Return: 0, or -EDQUOT with nothing counted past max_parked_per_user,
+ * unless the caller has CAP_SYS_RESOURCE (looked at only then).
+ */
+int eq_user_add_parked(struct eq_user *u)
+{
+	if (atomic_inc_return(&u->parked) <= READ_ONCE(max_parked_per_user) ||
+	    capable(CAP_SYS_RESOURCE))
+		return 0;
+	atomic_dec(&u->parked);
+	return -EDQUOT;
+}
+
+/**
+ * eq_user_del_parked() - a command counted by eq_user_add_parked() ended
+ * @u: the user
+ */
+void eq_user_del_parked(struct eq_user *u)
+{
+	atomic_dec(&u->parked);
 }
 
 /**

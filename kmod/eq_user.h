@@ -23,6 +23,7 @@
  *		messages), within max_user_bytes; its parent is the
  *		module-wide budget
  * @queues:	named queues the user created that are not yet freed
+ * @parked:	io_uring commands the user's tasks have waiting
  */
 struct eq_user {
 	struct hlist_node node;
@@ -30,12 +31,15 @@ struct eq_user {
 	refcount_t refs;
 	struct eq_mem_budget budget;
 	atomic_t queues;
+	atomic_t parked;
 };
 
 struct eq_user *eq_user_get(kuid_t uid);
 void eq_user_put(struct eq_user *u);
 int eq_user_add_queue(struct eq_user *u, bool privileged);
 void eq_user_del_queue(struct eq_user *u);
+int eq_user_add_parked(struct eq_user *u);
+void eq_user_del_parked(struct eq_user *u);
 struct eq_mem_budget *eq_user_module_budget(void);
 void eq_user_exit(void);
 
