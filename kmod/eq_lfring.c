@@ -495,14 +495,19 @@ void eq_lfq_commit(struct eq_lfq *q)
 	struct eq_msg *msg = slot->msg;
 	u64 mem = eq_msg_mem(msg), len;
 
+	/*
+	 * Counted before the room it frees can be used: a snapshot that
+	 * sees a push made possible by this pop sees this pop too (the
+	 * release below and the full barrier of atomic64_dec_return()
+	 * order it before both kinds of room; see eq_lfq_get_stats()).
+	 */
+	WRITE_ONCE(q->dequeued, q->dequeued + 1);
 	atomic64_set_release(&slot->seq, EQ_LF_FREE(q->head + r->capacity));
 	WRITE_ONCE(q->head, q->head + 1);
 	atomic64_sub(msg->len, &q->bytes);
 	atomic64_sub(mem, &q->msg_mem);
 	eq_budget_uncharge(q->budget, mem);
 	len = atomic64_dec_return(&q->len);
-	/* After the acquire of the slot's seq: see eq_lfq_get_stats(). */
-	WRITE_ONCE(q->dequeued, q->dequeued + 1);
 
 	/* A drained old ring goes now, so its memory is not held idle. */
 	eq_lfq_move_on(q);
@@ -565,7 +570,13 @@ bool eq_lfq_get_stats(struct eq_lfq *q, struct elasticq_stats *st)
 		 */
 		deq = smp_load_acquire(&q->dequeued);
 		enq = atomic64_read(&q->enqueued);
-		smp_rmb();	/* pairs with eq_lfq_publish()'s barrier */
+		/*
+		 * Pairs with eq_lfq_publish()'s barrier (high_water) and with
+		 * eq_lfq_commit()'s release and full barrier: a push that
+		 * used room a pop freed, counted in @enq, means that pop
+		 * shows in the re-read of dequeued below.
+		 */
+		smp_rmb();
 		hw = atomic64_read(&q->high_water);
 		st->grows = READ_ONCE(q->grows);
 		st->shrinks = READ_ONCE(q->shrinks);
