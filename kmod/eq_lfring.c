@@ -257,17 +257,40 @@ static void eq_lfq_unreserve(struct eq_lfq *q, struct eq_msg *msg, u64 mem)
  */
 int eq_lfq_push(struct eq_lfq *q, struct eq_msg *msg)
 {
-	u64 mem = eq_msg_mem(msg);
-	s64 len;
+	bool backed_out;
 
+	return eq_lfq_try_push(q, msg, &backed_out);
+}
+
+/**
+ * eq_lfq_try_push() - eq_lfq_push(), telling whether it backed out
+ * @q:          the queue
+ * @msg:        as eq_lfq_push()
+ * @backed_out: set if it failed after counting @msg in the queue's length
+ *              or bytes for a moment: another producer may have found the
+ *              queue full because of that (and gone to sleep)
+ *
+ * A push refused because the queue is full by bytes counts nothing, so
+ * that producers with messages too big for the room left do not make
+ * each other retry.
+ *
+ * Return: as eq_lfq_push().
+ */
+int eq_lfq_try_push(struct eq_lfq *q, struct eq_msg *msg, bool *backed_out)
+{
+	u64 mem = eq_msg_mem(msg);
+	s64 len, bytes;
+
+	*backed_out = false;
 	if (msg->len > min_t(u64, READ_ONCE(q->cfg.max_msg_size),
 			     READ_ONCE(q->cfg.max_bytes)))
 		return -EMSGSIZE;
-	if ((u64)atomic64_add_return(msg->len, &q->bytes) >
-	    READ_ONCE(q->cfg.max_bytes)) {
-		atomic64_sub(msg->len, &q->bytes);
-		return -EAGAIN;
-	}
+	bytes = atomic64_read(&q->bytes);
+	do {
+		if ((u64)bytes + msg->len > READ_ONCE(q->cfg.max_bytes))
+			return -EAGAIN;
+	} while (!atomic64_try_cmpxchg(&q->bytes, &bytes, bytes + msg->len));
+	*backed_out = true;
 	if (!eq_budget_charge(q->budget, mem)) {
 		atomic64_sub(msg->len, &q->bytes);
 		return -ENOBUFS;
@@ -289,6 +312,7 @@ int eq_lfq_push(struct eq_lfq *q, struct eq_msg *msg)
 		atomic_set(&q->grow_wanted, 1);
 		return -EAGAIN;
 	}
+	*backed_out = false;
 	return 0;
 }
 

@@ -130,6 +130,7 @@ int eq_lfq_init(struct eq_lfq *q, const struct elasticq_config *cfg,
 void eq_lfq_destroy(struct eq_lfq *q);
 
 int eq_lfq_push(struct eq_lfq *q, struct eq_msg *msg);
+int eq_lfq_try_push(struct eq_lfq *q, struct eq_msg *msg, bool *backed_out);
 
 /* The consumer's side: one task at a time. */
 struct eq_msg *eq_lfq_peek(struct eq_lfq *q);

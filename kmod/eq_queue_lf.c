@@ -86,11 +86,11 @@ static int eq_lf_try_grow(struct eq_queue *q)
 }
 
 /*
- * A failed eq_lfq_push() counted itself in the queue's length (and bytes)
- * for a moment, and another producer may have found the queue full
- * because of that and gone to sleep.  If there is room now, wake it:
- * nobody else would.  Only then, so that producers of a full queue do not
- * wake each other in turn.  eq_lfq_push() gave the reservation back
+ * A failed push counted itself in the queue's length or bytes for a
+ * moment, and another producer may have found the queue full because of
+ * that and gone to sleep.  If there is room now, wake it: nobody else
+ * would.  Only then, so that producers of a full queue do not wake each
+ * other in turn.  eq_lfq_try_push() gave the reservation back
  * before it returned, and the smp_mb() in wq_has_sleeper() orders that
  * before the look for sleepers; it pairs with the barrier between a
  * sleeper's queueing itself and its reading of the queue's length (in
@@ -115,12 +115,13 @@ int eq_lfqueue_enqueue(struct eq_queue *q, struct eq_msg *msg, bool nonblock,
 		       long *left)
 {
 	struct eq_lfq *lfq = &q->lfq;
+	bool backed_out;
 	long waited;
 	int ret;
 
 	for (;;) {
-		ret = eq_lfq_push(lfq, msg);
-		if (ret == -EAGAIN || ret == -ENOBUFS)
+		ret = eq_lfq_try_push(lfq, msg, &backed_out);
+		if (backed_out)
 			eq_lf_backed_out(q);
 		if (ret != -EAGAIN)
 			break;

@@ -456,7 +456,7 @@ TEST_F_TIMEOUT(ct, poll_one_producer_four_slots_one_cpu, 900)
 TEST_F_TIMEOUT(ct, poll_four_producers_growing, 900)
 {
 	ct_create(_metadata, self, 4, 16);
-	ct_run(_metadata, self, CT_POLL, 4, ct_msgs(600000) / 4, NULL, false);
+	ct_run(_metadata, self, CT_POLL, 4, ct_msgs(300000) / 4, NULL, false);
 }
 
 /* The same, sleeping in blocking batch calls instead. */
