@@ -117,7 +117,7 @@ struct elasticq_config {
  *
  * A snapshot of one moment, as far as these relations go:
  * len == enqueued - dequeued - dropped, len <= capacity, and
- * len <= high_water <= max_capacity.  The counters never go down.  A
+ * len <= high_water.  The counters and @high_water never go down.  A
  * lock-based queue's snapshot is exact.  A lock-free queue's is taken
  * without stopping its producers: @enqueued counts a push from the moment
  * it has a slot, before the message is visible to the consumer (so @len
