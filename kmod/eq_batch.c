@@ -98,7 +98,10 @@ long eq_batch_push(struct eq_queue *q, struct elasticq_push_batch *b,
 	}
 out:
 	eq_batch_array_free(vec, stack);
-	/* Userspace sees EINTR, or a restart (only when nothing was done). */
+	/*
+	 * -ERESTARTSYS (only when nothing was done, with no timeout) is
+	 * EINTR to userspace, unless the call restarts and sets it anew.
+	 */
 	b->error = ret == -ERESTARTSYS ? -EINTR : ret;
 	return done ? (long)done : ret;	/* not u32: ret is negative */
 }

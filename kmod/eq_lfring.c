@@ -135,6 +135,7 @@ int eq_lfq_init(struct eq_lfq *q, const struct elasticq_config *cfg,
 	RCU_INIT_POINTER(q->prod, r);
 	WRITE_ONCE(q->cons, r);
 	WRITE_ONCE(q->head, first_pos);
+	WRITE_ONCE(q->limit, r->capacity);
 	return 0;
 }
 
@@ -167,6 +168,14 @@ void eq_lfq_destroy(struct eq_lfq *q)
 	WRITE_ONCE(q->cons, NULL);
 }
 
+static void eq_lfq_note_len(struct eq_lfq *q, s64 len)
+{
+	s64 hw = atomic64_read(&q->high_water);
+
+	while (len > hw && !atomic64_try_cmpxchg(&q->high_water, &hw, len))
+		;
+}
+
 /*
  * Reserve a position in the producers' ring and publish @msg there; @len
  * is the queue's length with @msg counted.
@@ -184,9 +193,10 @@ static int eq_lfq_publish(struct eq_lfq *q, struct eq_msg *msg, s64 len)
 	/*
 	 * The capacity is the producers' ring's, and every ring's messages
 	 * count against it: so the queue grows and shrinks at the lengths
-	 * SPEC section 7 says, as the lock-based variant does.
+	 * the uapi documents, as the lock-based variant does.  @limit is
+	 * lowered before a shrink publishes a smaller ring (eq_lfq_resize()).
 	 */
-	if (len > r->capacity) {
+	if (len > r->capacity || len > READ_ONCE(q->limit)) {
 		rcu_read_unlock();
 		return -EAGAIN;
 	}
@@ -211,6 +221,16 @@ static int eq_lfq_publish(struct eq_lfq *q, struct eq_msg *msg, s64 len)
 		else if (atomic64_try_cmpxchg(&r->tail, &t, t + 1))
 			break;
 	}
+	/*
+	 * Position t is ours: the message is as good as queued.  Count it
+	 * before it can be consumed, high_water first, so that a snapshot
+	 * sees enqueued >= dequeued and high_water >= len: the release
+	 * below orders both before the consumer's dequeued++.
+	 */
+	eq_lfq_note_len(q, len);
+	/* high_water before enqueued; pairs with eq_lfq_get_stats()'s smp_rmb() */
+	smp_mb__before_atomic();
+	atomic64_inc(&q->enqueued);
 	slot->msg = msg;
 	atomic64_set_release(&slot->seq, EQ_LF_READY(t));
 	rcu_read_unlock();
@@ -224,14 +244,6 @@ static void eq_lfq_unreserve(struct eq_lfq *q, struct eq_msg *msg, u64 mem)
 	atomic64_dec(&q->len);
 	atomic64_sub(mem, &q->msg_mem);
 	eq_budget_uncharge(q->budget, mem);
-}
-
-static void eq_lfq_note_len(struct eq_lfq *q, s64 len)
-{
-	s64 hw = atomic64_read(&q->high_water);
-
-	while (len > hw && !atomic64_try_cmpxchg(&q->high_water, &hw, len))
-		;
 }
 
 /**
@@ -248,24 +260,52 @@ static void eq_lfq_note_len(struct eq_lfq *q, s64 len)
  */
 int eq_lfq_push(struct eq_lfq *q, struct eq_msg *msg)
 {
+	bool backed_out;
+
+	return eq_lfq_try_push(q, msg, &backed_out);
+}
+
+/**
+ * eq_lfq_try_push() - eq_lfq_push(), telling whether it backed out
+ * @q:          the queue
+ * @msg:        as eq_lfq_push()
+ * @backed_out: set if it failed after counting @msg in the queue's length
+ *              or bytes for a moment: another producer may have found the
+ *              queue full because of that (and gone to sleep)
+ *
+ * A push refused because the queue is full by bytes counts nothing, so
+ * that producers with messages too big for the room left do not make
+ * each other retry.
+ *
+ * Return: as eq_lfq_push().
+ */
+int eq_lfq_try_push(struct eq_lfq *q, struct eq_msg *msg, bool *backed_out)
+{
 	u64 mem = eq_msg_mem(msg);
-	s64 len;
+	s64 len, bytes;
 	int ret;
 
+	*backed_out = false;
 	if (msg->len > min_t(u64, READ_ONCE(q->cfg.max_msg_size),
 			     READ_ONCE(q->cfg.max_bytes)))
 		return -EMSGSIZE;
-	if ((u64)atomic64_add_return(msg->len, &q->bytes) >
-	    READ_ONCE(q->cfg.max_bytes)) {
-		atomic64_sub(msg->len, &q->bytes);
-		return -EAGAIN;
-	}
+	bytes = atomic64_read(&q->bytes);
+	do {
+		if ((u64)bytes + msg->len > READ_ONCE(q->cfg.max_bytes))
+			return -EAGAIN;
+	} while (!atomic64_try_cmpxchg(&q->bytes, &bytes, bytes + msg->len));
+	*backed_out = true;
 	ret = eq_budget_charge(q->budget, mem);
 	if (ret) {
 		atomic64_sub(msg->len, &q->bytes);
 		return ret;
 	}
 	atomic64_add(mem, &q->msg_mem);
+	/*
+	 * Fully ordered: before @limit is read (eq_lfq_publish()).  Pairs
+	 * with the smp_mb() in eq_lfq_resize() between lowering @limit and
+	 * reading @len.
+	 */
 	len = atomic64_inc_return(&q->len);
 	/* Both rings of a resize count against max_capacity. */
 	if (len > READ_ONCE(q->cfg.max_capacity)) {
@@ -277,12 +317,11 @@ int eq_lfq_push(struct eq_lfq *q, struct eq_msg *msg)
 		atomic_set(&q->grow_wanted, 1);
 		return -EAGAIN;
 	}
-	atomic64_inc(&q->enqueued);
-	eq_lfq_note_len(q, len);
+	*backed_out = false;
 	return 0;
 }
 
-/* SPEC section 7's growth target for a full ring of @capacity. */
+/* The growth target for a full ring of @capacity (struct elasticq_config). */
 static u32 eq_lfq_grow_target(struct eq_lfq *q, u32 capacity)
 {
 	u64 grown = div_u64((u64)capacity * q->cfg.growth_pct + 99, 100);
@@ -290,6 +329,14 @@ static u32 eq_lfq_grow_target(struct eq_lfq *q, u32 capacity)
 
 	grown = max_t(u64, grown, len + 1);
 	return min_t(u64, grown, q->cfg.max_capacity);
+}
+
+/* Free a ring that was never published. */
+static void eq_lf_ring_unalloc(struct eq_lfq *q, struct eq_lf_ring *r)
+{
+	WRITE_ONCE(q->ring_mem, q->ring_mem - eq_lf_ring_mem(r->capacity));
+	eq_budget_uncharge(q->budget, eq_lf_ring_mem(r->capacity));
+	kvfree(r);
 }
 
 /**
@@ -300,7 +347,15 @@ static u32 eq_lfq_grow_target(struct eq_lfq *q, u32 capacity)
  * The current ring (and any older ones still holding messages) are drained
  * by later eq_lfq_peek()s before the new one.
  *
- * Return: 0; -ENOMEM or -ENOBUFS with nothing changed.
+ * A producer checks the queue's length against the capacity of the ring
+ * it read, so one that read the old ring could still enter it after a
+ * shrink chose its size, and leave more queued than the new ring's
+ * capacity.  So a shrink first lowers @q->limit, which producers check
+ * too, and only then reads the length: one that counted itself in it too
+ * late to be seen here sees the new limit.
+ *
+ * Return: 0; -EBUSY if more than @capacity messages are queued or being
+ * pushed; -ENOMEM or -ENOBUFS.  On error nothing changed.
  */
 int eq_lfq_resize(struct eq_lfq *q, u32 capacity)
 {
@@ -309,6 +364,20 @@ int eq_lfq_resize(struct eq_lfq *q, u32 capacity)
 	r = eq_lf_ring_alloc(q, capacity, 0);
 	if (IS_ERR(r))
 		return PTR_ERR(r);
+	WRITE_ONCE(q->limit, capacity);
+	if (capacity < old->capacity) {
+		/*
+		 * Pairs with the full barrier of atomic64_inc_return() in
+		 * eq_lfq_push(), between a producer's counting itself in
+		 * @len and its reading @limit.
+		 */
+		smp_mb();
+		if ((u64)atomic64_read(&q->len) > capacity) {
+			WRITE_ONCE(q->limit, old->capacity);
+			eq_lf_ring_unalloc(q, r);
+			return -EBUSY;
+		}
+	}
 	/* The consumer's way from the old ring to this one. */
 	old->next = r;
 	rcu_assign_pointer(q->prod, r);
@@ -317,7 +386,7 @@ int eq_lfq_resize(struct eq_lfq *q, u32 capacity)
 	return 0;
 }
 
-/* SPEC section 7's shrink, after a pop that left @len queued. */
+/* The shrink of struct elasticq_config, after a pop that left @len queued. */
 static void eq_lfq_maybe_shrink(struct eq_lfq *q, u64 len)
 {
 	u32 capacity = eq_lfq_prod(q)->capacity;
@@ -328,7 +397,7 @@ static void eq_lfq_maybe_shrink(struct eq_lfq *q, u64 len)
 		return;
 	target = div_u64((u64)capacity * 100, q->cfg.growth_pct);
 	target = max3(target, len, (u64)q->cfg.min_capacity);
-	/* A failure only postpones the shrink to a later pop. */
+	/* A failure (or pushes since) only postpones it to a later pop. */
 	if (!eq_lfq_resize(q, target))
 		WRITE_ONCE(q->shrinks, q->shrinks + 1);
 }
@@ -445,7 +514,8 @@ struct eq_msg *eq_lfq_peek_next(struct eq_lfq *q, struct eq_lfq_cursor *c)
  * eq_lfq_commit() - consume the message eq_lfq_peek() returned (consumer)
  * @q: the queue
  *
- * The caller frees the message.  May shrink the ring (SPEC section 7).
+ * The caller frees the message.  May shrink the ring (struct
+ * elasticq_config says when).
  */
 void eq_lfq_commit(struct eq_lfq *q)
 {
@@ -454,13 +524,19 @@ void eq_lfq_commit(struct eq_lfq *q)
 	struct eq_msg *msg = slot->msg;
 	u64 mem = eq_msg_mem(msg), len;
 
+	/*
+	 * Counted before the room it frees can be used: a snapshot that
+	 * sees a push made possible by this pop sees this pop too (the
+	 * release below and the full barrier of atomic64_dec_return()
+	 * order it before both kinds of room; see eq_lfq_get_stats()).
+	 */
+	WRITE_ONCE(q->dequeued, q->dequeued + 1);
 	atomic64_set_release(&slot->seq, EQ_LF_FREE(q->head + r->capacity));
 	WRITE_ONCE(q->head, q->head + 1);
 	atomic64_sub(msg->len, &q->bytes);
 	atomic64_sub(mem, &q->msg_mem);
 	eq_budget_uncharge(q->budget, mem);
 	len = atomic64_dec_return(&q->len);
-	WRITE_ONCE(q->dequeued, q->dequeued + 1);
 
 	/* A drained old ring goes now, so its memory is not held idle. */
 	eq_lfq_move_on(q);
@@ -484,31 +560,74 @@ u32 eq_lfq_capacity(struct eq_lfq *q)
 	return eq_lfq_prod(q)->capacity;
 }
 
+/* Tries of a lockless snapshot before eq_lfq_get_stats() gives up. */
+#define EQ_LF_STATS_TRIES	16
+
 /**
- * eq_lfq_get_stats() - a snapshot of the queue; anyone, any time
+ * eq_lfq_get_stats() - a consistent snapshot of the queue; anyone, any time
  * @q:  the queue
  * @st: zeroed by the caller; producers and consumers are the caller's
  *
- * Lockless: the counters are read one by one, so a snapshot taken while
- * messages move may be off by the messages in flight.
+ * Lockless.  @st->len is enqueued - dequeued: the messages whose position
+ * is reserved (so, as good as queued) and not yet consumed.  It is read at
+ * one moment while the consumer's side (dequeued, the producers' ring)
+ * stands still, and then len <= capacity and len <= high_water hold.  If
+ * the consumer moves every time, the caller takes its lock and calls
+ * again (which then succeeds).  @st->bytes and @st->mem_bytes also count
+ * pushes in progress: they reserve bytes and memory before they reserve a
+ * position.
+ *
+ * Return: true if @st is filled in; false if the consumer kept moving.
  */
-void eq_lfq_get_stats(struct eq_lfq *q, struct elasticq_stats *st)
+bool eq_lfq_get_stats(struct eq_lfq *q, struct elasticq_stats *st)
 {
-	s64 len = atomic64_read(&q->len);
+	struct eq_lf_ring *r;
+	u64 deq, enq, hw;
+	int tries;
 
-	st->size = sizeof(*st);
-	st->len = max_t(s64, len, 0);
-	st->bytes = atomic64_read(&q->bytes);
-	st->mem_bytes = atomic64_read(&q->msg_mem) + READ_ONCE(q->ring_mem);
 	rcu_read_lock();
-	st->capacity = rcu_dereference(q->prod)->capacity;
+	for (tries = 0; tries < EQ_LF_STATS_TRIES; tries++) {
+		/*
+		 * Inside one RCU read-side section a ring cannot be freed, so
+		 * an unchanged @prod pointer is an unchanged ring.
+		 */
+		r = rcu_dereference(q->prod);
+		/*
+		 * dequeued first, then enqueued: every message counted in the
+		 * first was counted in the second before it could be consumed
+		 * (eq_lfq_publish()'s release, the consumer's acquire).
+		 */
+		deq = smp_load_acquire(&q->dequeued);
+		enq = atomic64_read(&q->enqueued);
+		/*
+		 * Pairs with eq_lfq_publish()'s barrier (high_water) and with
+		 * eq_lfq_commit()'s release and full barrier: a push that
+		 * used room a pop freed, counted in @enq, means that pop
+		 * shows in the re-read of dequeued below.
+		 */
+		smp_rmb();
+		hw = atomic64_read(&q->high_water);
+		st->grows = READ_ONCE(q->grows);
+		st->shrinks = READ_ONCE(q->shrinks);
+		st->mem_bytes = READ_ONCE(q->ring_mem);
+		smp_rmb();	/* the values above, before the re-check */
+		if (READ_ONCE(q->dequeued) == deq &&
+		    rcu_dereference(q->prod) == r)
+			break;
+	}
+	st->capacity = r->capacity;
 	rcu_read_unlock();
-	st->high_water = atomic64_read(&q->high_water);
-	st->enqueued = atomic64_read(&q->enqueued);
-	st->dequeued = READ_ONCE(q->dequeued);
+	if (tries == EQ_LF_STATS_TRIES)
+		return false;
+	st->size = sizeof(*st);
+	st->len = enq - deq;
+	st->enqueued = enq;
+	st->dequeued = deq;
+	st->high_water = hw;
+	st->bytes = atomic64_read(&q->bytes);
+	st->mem_bytes += atomic64_read(&q->msg_mem);
 	st->rejected = atomic64_read(&q->rejected);
-	st->grows = READ_ONCE(q->grows);
-	st->shrinks = READ_ONCE(q->shrinks);
+	return true;
 }
 
 /**
@@ -563,7 +682,7 @@ bool eq_lfq_has_room(struct eq_lfq *q, size_t len)
 	r = rcu_dereference(q->prod);
 	t = atomic64_read(&r->tail);
 	/* A closed ring has a successor (being published). */
-	ret = queued < r->capacity &&
+	ret = queued < r->capacity && queued < READ_ONCE(q->limit) &&
 	      ((t & EQ_LF_CLOSED) ||
 	       (s64)(atomic64_read(&r->slots[t % r->capacity].seq) -
 		     EQ_LF_FREE(t)) >= 0);

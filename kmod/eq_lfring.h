@@ -81,10 +81,16 @@ struct eq_lf_ring {
  *		before reserving and take back on failure)
  * @bytes:	their payload, the same way
  * @msg_mem:	their memory
+ * @limit:	the most messages the queue may hold: @prod's capacity,
+ *		lowered before a shrink publishes a smaller ring (written
+ *		by the consumer, read by producers after counting themselves
+ *		in @len; see eq_lfq_resize())
  * @grow_wanted: a producer found @prod full below max_capacity
- * @enqueued:	messages accepted, ever
+ * @enqueued:	messages accepted, ever: counted once their position is
+ *		reserved, before they are published
  * @rejected:	pushes refused for lack of room (counted by the caller)
- * @high_water:	largest @len seen
+ * @high_water:	largest @len seen by a push that succeeded, noted before
+ *		@enqueued counts it
  * @dequeued:	written by the consumer only (WRITE_ONCE), read by stats
  * @grows:	like @dequeued
  * @shrinks:	like @dequeued
@@ -99,6 +105,7 @@ struct eq_lfq {
 	atomic64_t len;
 	atomic64_t bytes;
 	atomic64_t msg_mem;
+	u32 limit;
 	atomic_t grow_wanted;
 	atomic64_t enqueued;
 	atomic64_t rejected;
@@ -123,6 +130,7 @@ int eq_lfq_init(struct eq_lfq *q, const struct elasticq_config *cfg,
 void eq_lfq_destroy(struct eq_lfq *q);
 
 int eq_lfq_push(struct eq_lfq *q, struct eq_msg *msg);
+int eq_lfq_try_push(struct eq_lfq *q, struct eq_msg *msg, bool *backed_out);
 
 /* The consumer's side: one task at a time. */
 struct eq_msg *eq_lfq_peek(struct eq_lfq *q);
@@ -134,7 +142,7 @@ int eq_lfq_set_config(struct eq_lfq *q, const struct elasticq_config *cfg);
 u32 eq_lfq_capacity(struct eq_lfq *q);
 
 /* Anyone, any time. */
-void eq_lfq_get_stats(struct eq_lfq *q, struct elasticq_stats *st);
+bool eq_lfq_get_stats(struct eq_lfq *q, struct elasticq_stats *st);
 bool eq_lfq_has_message(struct eq_lfq *q);
 bool eq_lfq_has_room(struct eq_lfq *q, size_t len);
 bool eq_lfq_needs_growth(struct eq_lfq *q);

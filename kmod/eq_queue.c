@@ -128,16 +128,21 @@ long eq_timeout_jiffies(u64 ns)
 /**
  * eq_wait_result() - what a wait for room or a message came to
  * @ret:  what wait_event_interruptible_timeout() returned
- * @left: jiffies still to wait; updated
+ * @left: jiffies still to wait, MAX_SCHEDULE_TIMEOUT for ever; updated
  *
  * A wait of MAX_SCHEDULE_TIMEOUT never returns 0, so "forever" needs no
- * case.
+ * case.  A signal ends a wait for ever with -ERESTARTSYS (restarted under
+ * SA_RESTART), but a finite one with -EINTR, as sock_intr_errno() does
+ * for SO_RCVTIMEO: a restart would wait the whole timeout again, so a
+ * periodic signal would keep the call from ever timing out.
  *
  * Return: 0 (ready, try again with *@left jiffies still to wait),
- * -ETIMEDOUT or -ERESTARTSYS.
+ * -ETIMEDOUT, -EINTR or -ERESTARTSYS.
  */
 int eq_wait_result(long ret, long *left)
 {
+	if (ret == -ERESTARTSYS && *left != MAX_SCHEDULE_TIMEOUT)
+		return -EINTR;
 	if (ret < 0)
 		return ret;
 	if (!ret)
@@ -166,9 +171,9 @@ static void eq_queue_count_rejected(struct eq_queue *q)
  * Return: 0; -EMSGSIZE if it can never fit; -ENOMEM; -ENOBUFS if the
  * module's memory limit is reached; -EAGAIN if full and @nonblock or the
  * policy is reject (or @left is NULL); -EBUSY if @nowait and the lock is
- * taken; -ETIMEDOUT; -ERESTARTSYS on a signal.  Pushes refused for lack of
- * room or memory are counted as rejected.  On error the caller still owns
- * @msg.
+ * taken; -ETIMEDOUT; on a signal -ERESTARTSYS, or -EINTR if *@left is
+ * finite (eq_wait_result()).  Pushes refused for lack of room or memory
+ * are counted as rejected.  On error the caller still owns @msg.
  */
 int eq_queue_enqueue(struct eq_queue *q, struct eq_msg *msg, bool nonblock,
 		     bool nowait, long *left)
@@ -273,8 +278,8 @@ ssize_t eq_queue_push_iter(struct eq_queue *q, struct iov_iter *from,
  *
  * Return: how many were taken (>= 1); -EMSGSIZE if the oldest does not fit
  * in @room (it stays queued); -EAGAIN if empty and @nonblock; -EBUSY if
- * @nowait and the lock is taken; -ETIMEDOUT;
- * -ERESTARTSYS on a signal.
+ * @nowait and the lock is taken; -ETIMEDOUT; on a signal -ERESTARTSYS, or
+ * -EINTR if *@left is finite.
  */
 int eq_queue_take(struct eq_queue *q, struct eq_msg **msgs, u32 max,
 		  u64 room, bool framed, bool nonblock, bool nowait,
@@ -363,7 +368,7 @@ void eq_queue_finish(struct eq_queue *q, struct eq_msg **msgs, u32 taken,
  * Return: the message length; -EMSGSIZE if @to is smaller than the message
  * (which stays queued); -EFAULT if @to faults (the message stays queued);
  * -EAGAIN if empty and @nonblock; -ETIMEDOUT after the pop timeout;
- * -ERESTARTSYS on a signal.
+ * on a signal as eq_queue_take().
  */
 ssize_t eq_queue_pop_iter(struct eq_queue *q, struct iov_iter *to,
 			  bool nonblock, bool nowait)
@@ -404,6 +409,14 @@ __poll_t eq_queue_poll(struct eq_queue *q, struct file *file,
 
 	poll_wait(file, &q->readers, wait);
 	poll_wait(file, &q->writers, wait);
+	/*
+	 * Queued on both wait queues before the conditions are read, as in
+	 * sock_poll_wait(): pairs with the smp_mb() in wq_has_sleeper() of
+	 * the lock-free variant's wake-ups (eq_lf_wake()), which look for
+	 * sleepers after changing what is read below.  (The lock-based
+	 * variant's unconditional wake-ups take the wait queue's lock.)
+	 */
+	smp_mb();
 	if (eq_queue_lockfree(q))
 		return eq_lfqueue_poll_events(q);
 	if (eq_ring_has_message(&q->ring))
@@ -463,7 +476,12 @@ void eq_queue_get_config(struct eq_queue *q, struct elasticq_config *cfg)
 void eq_queue_get_stats(struct eq_queue *q, struct elasticq_stats *st)
 {
 	if (eq_queue_lockfree(q)) {
-		eq_lfq_get_stats(&q->lfq, st);
+		/* Lockless, unless the consumer keeps it from settling. */
+		if (!eq_lfq_get_stats(&q->lfq, st)) {
+			mutex_lock(&q->consumer_lock);
+			WARN_ON_ONCE(!eq_lfq_get_stats(&q->lfq, st));
+			mutex_unlock(&q->consumer_lock);
+		}
 	} else {
 		mutex_lock(&q->ring.lock);
 		eq_ring_get_stats(&q->ring, st);

@@ -33,13 +33,26 @@ static void eq_lf_wake(wait_queue_head_t *wq, __poll_t events)
 		wake_up_interruptible_poll(wq, events);
 }
 
-/* Let go of the consumer side; first serve a growth asked for meanwhile. */
+/*
+ * Let go of the consumer side; first serve a growth asked for meanwhile.
+ *
+ * A producer that finds the ring full while the lock is held asks for
+ * growth after eq_lfq_grow_if_wanted() may have looked, fails its
+ * trylock, and sleeps if eq_lf_may_grow() still sees the lock held: so
+ * while the queue needs growth, look for sleepers after the unlock.  The
+ * smp_mb() in wq_has_sleeper() orders the unlock before that look; it
+ * pairs with the barrier of set_current_state() in the producer's
+ * prepare_to_wait_event() (or with the smp_mb() of eq_queue_poll()),
+ * between queueing itself and reading the lock in eq_lf_may_grow().
+ * Either the producer sees the lock free and does not sleep, or it is
+ * seen and woken (it then grows the ring itself).
+ */
 static void eq_lf_consumer_unlock(struct eq_queue *q)
 {
 	int grew = eq_lfq_grow_if_wanted(&q->lfq);
 
 	mutex_unlock(&q->consumer_lock);
-	if (grew > 0)
+	if (grew > 0 || eq_lfq_needs_growth(&q->lfq))
 		eq_lf_wake(&q->writers, EPOLLOUT | EPOLLWRNORM);
 }
 
@@ -72,6 +85,23 @@ static int eq_lf_try_grow(struct eq_queue *q)
 	return ret;
 }
 
+/*
+ * A failed push counted itself in the queue's length or bytes for a
+ * moment, and another producer may have found the queue full because of
+ * that and gone to sleep.  If there is room now, wake it: nobody else
+ * would.  Only then, so that producers of a full queue do not wake each
+ * other in turn.  eq_lfq_try_push() gave the reservation back
+ * before it returned, and the smp_mb() in wq_has_sleeper() orders that
+ * before the look for sleepers; it pairs with the barrier between a
+ * sleeper's queueing itself and its reading of the queue's length (in
+ * prepare_to_wait_event(), or the smp_mb() of eq_queue_poll()).
+ */
+static void eq_lf_backed_out(struct eq_queue *q)
+{
+	if (eq_lfq_has_room(&q->lfq, 0) || eq_lf_may_grow(q))
+		eq_lf_wake(&q->writers, EPOLLOUT | EPOLLWRNORM);
+}
+
 /**
  * eq_lfqueue_enqueue() - eq_queue_enqueue() of a lock-free queue
  * @q:        the queue
@@ -85,11 +115,14 @@ int eq_lfqueue_enqueue(struct eq_queue *q, struct eq_msg *msg, bool nonblock,
 		       long *left)
 {
 	struct eq_lfq *lfq = &q->lfq;
+	bool backed_out;
 	long waited;
 	int ret;
 
 	for (;;) {
-		ret = eq_lfq_push(lfq, msg);
+		ret = eq_lfq_try_push(lfq, msg, &backed_out);
+		if (backed_out)
+			eq_lf_backed_out(q);
 		if (ret != -EAGAIN)
 			break;
 		ret = eq_lf_try_grow(q);

@@ -399,6 +399,36 @@ TEST_F(lf, capacity_one)
 	ASSERT_EQ(-1, pop(&self->q));
 }
 
+/*
+ * A shrink below what is queued, or being pushed, is refused with nothing
+ * changed: a producer that counted itself in len before the shrink looked
+ * could still enter the old ring, and leave the queue over its capacity.
+ */
+TEST_F(lf, shrink_below_len_refused)
+{
+	int i;
+
+	up(_metadata, self, cfg(2, 8, 8), 0);
+	for (i = 0; i < 4; i++)
+		ASSERT_EQ(0, push(&self->q, 1, i));
+	EXPECT_EQ(-EBUSY, eq_lfq_resize(&self->q, 3));
+	EXPECT_EQ(8, eq_lfq_capacity(&self->q));
+	EXPECT_EQ(8, self->q.limit);
+	/* A push in progress: counted in len, no position yet. */
+	atomic64_inc(&self->q.len);
+	EXPECT_EQ(-EBUSY, eq_lfq_resize(&self->q, 4));
+	EXPECT_EQ(8, self->q.limit);
+	atomic64_dec(&self->q.len);
+	ASSERT_EQ(0, eq_lfq_resize(&self->q, 4));
+	EXPECT_EQ(4, eq_lfq_capacity(&self->q));
+	EXPECT_EQ(4, self->q.limit);
+	EXPECT_EQ(-EAGAIN, push(&self->q, 1, 4));
+	for (i = 0; i < 4; i++)
+		EXPECT_EQ(i, pop(&self->q));
+	EXPECT_EQ(4, stats(&self->q).enqueued);
+	EXPECT_EQ(0, stats(&self->q).len);
+}
+
 /* max_capacity counts the messages of both rings during a resize. */
 TEST_F(lf, max_capacity_spans_both_rings)
 {
@@ -464,6 +494,38 @@ static void *producer(void *arg)
 	return NULL;
 }
 
+/* Samples the stats while the race runs; checks what they promise. */
+struct sampler {
+	struct eq_lfq *q;
+	u32 max_capacity;
+	volatile bool stop;
+	u64 samples, unsettled, bad;
+	struct elasticq_stats first_bad;
+};
+
+static void *sampler(void *arg)
+{
+	struct sampler *s = arg;
+	struct elasticq_stats st;
+
+	while (!__atomic_load_n(&s->stop, __ATOMIC_RELAXED)) {
+		memset(&st, 0, sizeof(st));
+		if (!eq_lfq_get_stats(s->q, &st)) {
+			s->unsettled++;
+			continue;
+		}
+		s->samples++;
+		sched_yield();	/* sample, do not hog a CPU */
+		if (st.enqueued < st.dequeued || st.len != st.enqueued - st.dequeued ||
+		    st.len > st.capacity || st.len > st.high_water ||
+		    st.capacity > s->max_capacity) {
+			if (!s->bad++)
+				s->first_bad = st;
+		}
+	}
+	return NULL;
+}
+
 static u64 total_messages(void)
 {
 	const char *s = getenv("ELASTICQ_LF_MESSAGES");
@@ -479,8 +541,12 @@ TEST_F_TIMEOUT(lf, producers_race_resizing_consumer, 1800)
 	u64 per = total / NPROD, resizes = 0;
 	unsigned int seed = 1, i;
 
+	struct sampler smp = { .q = &self->q, .max_capacity = 64 };
+	pthread_t sth;
+
 	/* Small min and max: the ring changes size all the time. */
 	up(_metadata, self, cfg(2, 2, 64), 0);
+	ASSERT_EQ(0, pthread_create(&sth, NULL, sampler, &smp));
 	for (i = 0; i < NPROD; i++) {
 		r[i] = (struct race){ .q = &self->q, .per_producer = per,
 				      .who = i };
@@ -520,6 +586,21 @@ TEST_F_TIMEOUT(lf, producers_race_resizing_consumer, 1800)
 	}
 	for (i = 0; i < NPROD; i++)
 		pthread_join(th[i], NULL);
+	__atomic_store_n(&smp.stop, true, __ATOMIC_RELAXED);
+	pthread_join(sth, NULL);
+	TH_LOG("stats: %llu samples, %llu unsettled, %llu bad",
+	       (unsigned long long)smp.samples,
+	       (unsigned long long)smp.unsettled,
+	       (unsigned long long)smp.bad);
+	EXPECT_EQ(0, smp.bad) {
+		TH_LOG("len %llu capacity %llu high_water %llu enqueued %llu dequeued %llu",
+		       (unsigned long long)smp.first_bad.len,
+		       (unsigned long long)smp.first_bad.capacity,
+		       (unsigned long long)smp.first_bad.high_water,
+		       (unsigned long long)smp.first_bad.enqueued,
+		       (unsigned long long)smp.first_bad.dequeued);
+	}
+	EXPECT_LT(0, smp.samples);
 	ASSERT_EQ(NULL, eq_lfq_peek(&self->q));
 	for (i = 0; i < NPROD; i++)
 		ASSERT_EQ(per, next[i]);

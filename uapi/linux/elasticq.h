@@ -56,12 +56,20 @@
  * @max_msg_size:	largest message in bytes, 1..ELASTICQ_MSG_SIZE_LIMIT
  * @max_bytes:		payload bytes that may be queued at once, > 0
  * @push_timeout_ns:	how long a blocking push waits for space
+ *			(ELASTICQ_TIMEOUT_NONE: for ever)
  * @pop_timeout_ns:	how long a blocking pop waits for a message
  * @variant:		ELASTICQ_VARIANT_*, fixed at creation.  LOCKFREE: one
  *			consumer file at a time (EBUSY for another), and no
  *			DROP_OLDEST policy (EINVAL)
  * @full_policy:	ELASTICQ_FULL_*
  * @reserved:		must be zero
+ *
+ * Signals: a push or pop (write, read, or a batch) waiting with a finite
+ * timeout that a signal interrupts fails with EINTR, even if the handler
+ * has SA_RESTART: as with SO_RCVTIMEO and SO_SNDTIMEO on sockets, a
+ * restart would start the whole timeout again, and a periodic signal
+ * would keep it from ever expiring.  A wait with ELASTICQ_TIMEOUT_NONE is
+ * restarted under SA_RESTART and fails with EINTR otherwise.
  *
  * Capacity counts messages (slots); @max_bytes bounds their payload.
  * Growth: a push that finds the ring full grows it to
@@ -106,6 +114,18 @@ struct elasticq_config {
  * @producers:	open files bound to the queue that have pushed
  * @consumers:	open files bound to the queue holding the consumer role
  * @reserved:	zero
+ *
+ * A snapshot of one moment, as far as these relations go:
+ * len == enqueued - dequeued - dropped, len <= capacity, and
+ * len <= high_water.  The counters and @high_water never go down.  A
+ * lock-based queue's snapshot is exact.  A lock-free queue's is taken
+ * without stopping its producers: @enqueued counts a push from the moment
+ * it has a slot, before the message is visible to the consumer (so @len
+ * may count messages being pushed); @bytes and @mem_bytes also count
+ * pushes that reserved bytes and memory but may still fail (so they may
+ * exceed what @len's messages hold, by one message per pushing task, and
+ * @bytes may exceed max_bytes by as much); @rejected is read a moment
+ * apart from the rest.
  */
 struct elasticq_stats {
 	__u32 size;
@@ -264,7 +284,9 @@ struct elasticq_msg_vec {
  * @count:	messages in @msgs, 0..ELASTICQ_BATCH_MAX
  * @error:	out: 0 if every message was enqueued, else the negative errno
  *		that stopped the batch at the message whose index the ioctl
- *		returned
+ *		returned (when that is the first, the ioctl's errno: -EINTR
+ *		when interrupted by a signal, see struct elasticq_config; a
+ *		call that is restarted sets it again)
  * @timeout_ns:	with ELASTICQ_BATCH_TIMEOUT, how long the call may wait for
  *		room in total (0: ETIMEDOUT at once when full); must be zero
  *		without it

@@ -202,9 +202,13 @@ static inline void atomic_set(atomic_t *v, int i)
 #if defined(__SANITIZE_THREAD__)
 /* TSan has no fences; where the core uses one, it is for liveness only. */
 #define smp_rmb()	__asm__ __volatile__("" ::: "memory")
+#define smp_mb()	({ int __f = 0; __atomic_fetch_add(&__f, 0, __ATOMIC_SEQ_CST); })
 #else
 #define smp_rmb()	__atomic_thread_fence(__ATOMIC_ACQUIRE)
+#define smp_mb()	__atomic_thread_fence(__ATOMIC_SEQ_CST)
 #endif
+#define smp_mb__before_atomic()	smp_mb()
+#define smp_load_acquire(p)	__atomic_load_n(p, __ATOMIC_ACQUIRE)
 
 /* bits.h */
 #define BIT_ULL(n)	(1ULL << (n))
