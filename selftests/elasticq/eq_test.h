@@ -372,25 +372,6 @@ static inline int eq_set_owner(int fd, unsigned int flags, unsigned int uid,
 #define EQ_OWNER_ALL		(ELASTICQ_OWNER_UID | ELASTICQ_OWNER_GID | \
 				 ELASTICQ_OWNER_MODE)
 
-/* Write a module parameter; 0 or -errno. */
-static inline int eq_write_param(const char *name, unsigned long long val)
-{
-	char path[256], buf[32];
-	int fd, len, ret = 0;
-	ssize_t n;
-
-	snprintf(path, sizeof(path), EQ_SYSFS_PARAMS "%s", name);
-	len = snprintf(buf, sizeof(buf), "%llu\n", val);
-	fd = open(path, O_WRONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	n = write(fd, buf, len);
-	if (n != len)
-		ret = n < 0 ? -errno : -EIO;
-	close(fd);
-	return ret;
-}
-
 #define EQ_MAX_PARAMS	8
 
 /* Module parameters a test changed, with their values before. */
