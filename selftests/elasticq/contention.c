@@ -432,7 +432,7 @@ static uint32_t ct_msgs(uint32_t n)
 	return e ? (uint32_t)strtoul(e, NULL, 0) : (uint32_t)eq_scale(n);
 }
 
-#define CT_MSGS		ct_msgs(1000000)
+#define CT_MSGS		ct_msgs(200000)
 
 /*
  * One producer, one consumer, 4 slots: poll(2) only.  Both sleep at
@@ -442,21 +442,21 @@ static uint32_t ct_msgs(uint32_t n)
 TEST_F_TIMEOUT(ct, poll_one_producer_four_slots, 900)
 {
 	ct_create(_metadata, self, 4, 4);
-	ct_run(_metadata, self, CT_POLL, 1, ct_msgs(40000), NULL, false);
+	ct_run(_metadata, self, CT_POLL, 1, ct_msgs(10000), NULL, false);
 }
 
-/* The same on one CPU: wake-ups without IPIs, so millions of messages. */
+/* The same on one CPU: wake-ups without IPIs, so a million messages. */
 TEST_F_TIMEOUT(ct, poll_one_producer_four_slots_one_cpu, 900)
 {
 	ct_create(_metadata, self, 4, 4);
-	ct_run(_metadata, self, CT_POLL, 1, CT_MSGS, NULL, true);
+	ct_run(_metadata, self, CT_POLL, 1, ct_msgs(1000000), NULL, true);
 }
 
 /* Four producers, 4 to 16 slots (growth asked for while full): poll(2). */
 TEST_F_TIMEOUT(ct, poll_four_producers_growing, 900)
 {
 	ct_create(_metadata, self, 4, 16);
-	ct_run(_metadata, self, CT_POLL, 4, ct_msgs(300000) / 4, NULL, false);
+	ct_run(_metadata, self, CT_POLL, 4, ct_msgs(100000) / 4, NULL, false);
 }
 
 /* The same, sleeping in blocking batch calls instead. */
@@ -466,7 +466,7 @@ TEST_F_TIMEOUT(ct, blocking_batches_four_producers, 900)
 	ct_run(_metadata, self, CT_BATCH, 4, CT_MSGS / 4, NULL, false);
 }
 
-#define CT_STATS_MSGS	ct_msgs(400000)
+#define CT_STATS_MSGS	ct_msgs(100000)
 
 /*
  * GET_STATS sampled without pause while 4 producers push batches into 4

@@ -77,6 +77,21 @@ static inline uint64_t eq_now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ULL + ts.tv_nsec;
 }
 
+/*
+ * The kernel's tick clock: its timeouts count jiffies, and the lower bound
+ * of a timeout is checked against the clock that moves with them.  Under
+ * emulation ticks arrive late and jiffies catch up in jumps, so a wait of
+ * j jiffies can end less than j ticks of CLOCK_MONOTONIC after it began,
+ * but never earlier on this clock.  Upper bounds use eq_now_ns().
+ */
+static inline uint64_t eq_now_coarse_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ULL + ts.tv_nsec;
+}
+
 static inline void eq_sleep_ms(unsigned int ms)
 {
 	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };

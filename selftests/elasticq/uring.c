@@ -1542,8 +1542,8 @@ static void stress_child(struct eq_child_report *rep, int fd, int how, int n)
  */
 TEST_F_TIMEOUT(ur, cmd_async_cancel_stress, 300)
 {
-	uint64_t end = eq_now_ns() + 60000 * EQ_MS;
-	int iters = eq_scale(300), i, st, fd;
+	uint64_t end = eq_now_ns() + 20000 * EQ_MS;
+	int iters = eq_scale(100), i, st, fd;
 	pid_t prod;
 
 	NEED_RING();
