@@ -150,6 +150,17 @@ static struct eq_queue *eq_registry_find(const char *name)
 	return NULL;
 }
 
+/* A consistent copy of @q's owner, group and mode. */
+static void eq_queue_ident(struct eq_queue *q, kuid_t *uid, kgid_t *gid,
+			   umode_t *mode)
+{
+	spin_lock(&q->ident_lock);
+	*uid = q->uid;
+	*gid = q->gid;
+	*mode = q->mode;
+	spin_unlock(&q->ident_lock);
+}
+
 /* The owner's, the group's or the others' rw bits of @q's mode for us. */
 static int eq_queue_mode_bits(struct eq_queue *q)
 {
@@ -157,11 +168,7 @@ static int eq_queue_mode_bits(struct eq_queue *q)
 	kuid_t uid;
 	kgid_t gid;
 
-	spin_lock(&q->ident_lock);
-	uid = q->uid;
-	gid = q->gid;
-	mode = q->mode;
-	spin_unlock(&q->ident_lock);
+	eq_queue_ident(q, &uid, &gid, &mode);
 	if (uid_eq(current_fsuid(), uid))
 		mode >>= 6;
 	else if (in_group_p(gid))
@@ -211,11 +218,11 @@ static int eq_queue_permission(struct eq_queue *q, int want)
 
 static kuid_t eq_queue_uid(struct eq_queue *q)
 {
+	umode_t mode;
 	kuid_t uid;
+	kgid_t gid;
 
-	spin_lock(&q->ident_lock);
-	uid = q->uid;
-	spin_unlock(&q->ident_lock);
+	eq_queue_ident(q, &uid, &gid, &mode);
 	return uid;
 }
 
@@ -373,11 +380,7 @@ void eq_registry_get_owner(struct eq_queue *q, struct elasticq_owner *o)
 	kuid_t uid;
 	kgid_t gid;
 
-	spin_lock(&q->ident_lock);
-	uid = q->uid;
-	gid = q->gid;
-	mode = q->mode;
-	spin_unlock(&q->ident_lock);
+	eq_queue_ident(q, &uid, &gid, &mode);
 	o->uid = from_kuid_munged(ns, uid);
 	o->gid = from_kgid_munged(ns, gid);
 	o->mode = mode;
@@ -489,11 +492,7 @@ static void eq_registry_show_queue(struct seq_file *m, struct eq_queue *q)
 
 	if (!eq_registry_visible(q))
 		return;
-	spin_lock(&q->ident_lock);
-	uid = q->uid;
-	gid = q->gid;
-	mode = q->mode;
-	spin_unlock(&q->ident_lock);
+	eq_queue_ident(q, &uid, &gid, &mode);
 	eq_queue_get_config(q, &cfg);
 	eq_queue_get_stats(q, &st);
 	seq_printf(m, "%-24s %5u %5u %04o %-8s %-11s",
