@@ -31,12 +31,13 @@
  * when it gives up for lack of room (its timeout, or it may not park); not
  * while it waits, and not when it is cancelled.
  *
- * With IO_URING_F_NONBLOCK the issue path takes no sleeping lock: if the
- * queue's lock is busy, -EAGAIN makes io_uring issue the command again
- * from io-wq, where it may sleep on it.  The exceptions: a lock-based pop
- * commits under the ring's lock once it has taken messages, and a push
- * that pushed some messages pushes the rest as the ioctl would.  Task
- * work (a parked command run again) sleeps on the locks, in its own task.
+ * The issue path may sleep on the queue's lock even with
+ * IO_URING_F_NONBLOCK (held across a resize or a consumer's copy): handing
+ * a command whose lock is busy back to io-wq (-EAGAIN) would let a later
+ * command of the same ring overtake it, and pipelined pops or pushes would
+ * then complete out of their queue order.  The lock is never held across
+ * a wait for messages or room, and the consumer side's lock is taken
+ * killable, so a task-work signal does not fail the command with -EINTR.
  *
  * States of a wait (@state): ARMED while the batch runs in a context that
  * will look again (the wait is on the wait queue already, so a wake-up in
@@ -272,14 +273,12 @@ static bool eq_uring_disarm(struct eq_uring_wait *w)
 /*
  * Run the batch once, without sleeping for messages or room.  @last: the
  * wait is ending (timeout, or it may not park), so a push that finds no
- * room counts as rejected.  @nowait: do not sleep on the queue's lock.
+ * room counts as rejected.
  * Return: the command's result (output fields written); or -EAGAIN with
  * *@wait set if it must wait (the wait's state tells whether something
- * changed since), or with *@punt set if the lock was busy and nothing was
- * done (only with @nowait).
+ * changed since).
  */
-static long eq_uring_run(struct eq_uring_wait *w, bool last, bool nowait,
-			 bool *wait, bool *punt)
+static long eq_uring_run(struct eq_uring_wait *w, bool last, bool *wait)
 {
 	struct elasticq_push_batch __user *upb = w->arg;
 	struct elasticq_pop_batch __user *uob = w->arg;
@@ -287,35 +286,22 @@ static long eq_uring_run(struct eq_uring_wait *w, bool last, bool nowait,
 	long ret;
 
 	*wait = false;
-	*punt = false;
 	if (!w->push) {
-		ret = eq_batch_pop(w->q, &w->ob, true, nowait);
-		if (ret == -EBUSY) {
-			*punt = true;
-			return -EAGAIN;
-		}
+		ret = eq_batch_pop(w->q, &w->ob, true, false);
 		if (ret > 0 && put_user(w->ob.bytes, &uob->bytes))
 			return ret;	/* the frames are there, as the ioctl */
 		*wait = ret == -EAGAIN && !w->nonblock;
 		return ret;
 	}
-	while (w->pb.count) {
+	if (w->pb.count) {
 		/* Not parking (or last): a refusal for room counts. */
-		ret = eq_batch_push(w->q, &w->pb, w->nonblock || last,
-				    nowait && !w->pushed,
+		ret = eq_batch_push(w->q, &w->pb, w->nonblock || last, false,
 				    !w->nonblock && !last);
 		if (ret > 0) {
 			w->pushed += ret;
 			w->pb.msgs += ret * sizeof(struct elasticq_msg_vec);
 			w->pb.count -= ret;
 		}
-		if (w->pb.error != -EBUSY)
-			break;
-		if (!w->pushed) {
-			*punt = true;
-			return -EAGAIN;
-		}
-		/* Busy after some were pushed: the rest as the ioctl. */
 	}
 	policy = READ_ONCE(eq_queue_cfg(w->q)->full_policy);
 	if (w->pb.error == -EAGAIN && !w->nonblock &&
@@ -417,11 +403,9 @@ static void eq_uring_done(struct eq_uring_wait *w, long ret,
 /*
  * Run the batch until it completes or must wait; the wait is ARMED on
  * entry.  Return: the result, -EIOCBQUEUED once the command is PARKED
- * (after which it belongs to whoever fires it: do not touch it), or
- * -EAGAIN with *@punt set (see eq_uring_run(); never once set up to park).
+ * (after which it belongs to whoever fires it: do not touch it).
  */
-static long eq_uring_try(struct eq_uring_wait *w, unsigned int issue_flags,
-			 bool nowait, bool *punt)
+static long eq_uring_try(struct eq_uring_wait *w, unsigned int issue_flags)
 {
 	bool wait;
 	long ret;
@@ -429,9 +413,8 @@ static long eq_uring_try(struct eq_uring_wait *w, unsigned int issue_flags,
 
 	for (;;) {
 		reason = READ_ONCE(w->reason);
-		ret = eq_uring_run(w, reason && reason != -ECANCELED,
-				   nowait && !w->parked, &wait, punt);
-		if (*punt || !wait)
+		ret = eq_uring_run(w, reason && reason != -ECANCELED, &wait);
+		if (!wait)
 			return ret;
 		if (reason)
 			return eq_uring_gave_up(w, reason);
@@ -455,7 +438,6 @@ static long eq_uring_try(struct eq_uring_wait *w, unsigned int issue_flags,
 static void eq_uring_tw(struct io_uring_cmd *cmd, unsigned int issue_flags)
 {
 	struct eq_uring_wait *w = eq_uring_wait_of(cmd);
-	bool punt;
 	long ret;
 
 	/* Exiting, or run by a fallback worker: the buffers are gone. */
@@ -465,7 +447,7 @@ static void eq_uring_tw(struct io_uring_cmd *cmd, unsigned int issue_flags)
 		return;
 	}
 	eq_uring_arm(w);
-	ret = eq_uring_try(w, issue_flags, false, &punt);
+	ret = eq_uring_try(w, issue_flags);
 	if (ret != -EIOCBQUEUED)
 		eq_uring_done(w, ret, issue_flags);
 }
@@ -474,15 +456,13 @@ static void eq_uring_tw(struct io_uring_cmd *cmd, unsigned int issue_flags)
  * Run the new command's batch; if it must wait, park it.  Everything a
  * parked command needs is set up before it may park: from then on a
  * producer may fire it, and its task work complete and free it, at once.
- * Return: -EIOCBQUEUED, or -EAGAIN for io_uring to issue it again from
- * io-wq (with IO_URING_F_NONBLOCK, when a lock was busy).
+ * Return: -EIOCBQUEUED.
  */
 static int eq_uring_issue(struct io_uring_cmd *cmd, struct eq_uring_wait *w,
 			  unsigned int issue_flags)
 {
 	u64 timeout = w->push ? w->pb.timeout_ns : w->ob.timeout_ns;
 	u32 flags = w->push ? w->pb.flags : w->ob.flags;
-	bool punt;
 	long ret;
 
 	if (!(flags & ELASTICQ_BATCH_TIMEOUT)) {
@@ -502,16 +482,9 @@ static int eq_uring_issue(struct io_uring_cmd *cmd, struct eq_uring_wait *w,
 	hrtimer_init(&w->timer, CLOCK_MONOTONIC, HRTIMER_MODE_REL);
 	w->timer.function = eq_uring_timeout;
 	eq_uring_arm(w);
-	ret = eq_uring_try(w, issue_flags, issue_flags & IO_URING_F_NONBLOCK,
-			   &punt);
+	ret = eq_uring_try(w, issue_flags);
 	if (ret == -EIOCBQUEUED)
 		return ret;
-	if (punt) {
-		/* Never set up to park: nobody else knows the wait. */
-		eq_uring_unlink(w);
-		kfree(w);
-		return -EAGAIN;
-	}
 	eq_uring_done(w, ret, issue_flags);
 	return -EIOCBQUEUED;
 }
@@ -566,8 +539,8 @@ int eq_uring_flush(struct file *file, fl_owner_t owner)
  * @issue_flags: IO_URING_F_*
  *
  * Return: the batch's result as the ioctl's, -EIOCBQUEUED if it waits or
- * completed through io_uring_cmd_done(), -EAGAIN to be issued again from
- * io-wq, or -ENOTTY for another command number.
+ * completed through io_uring_cmd_done(), or -ENOTTY for another command
+ * number.
  */
 int eq_uring_cmd(struct io_uring_cmd *cmd, unsigned int issue_flags)
 {

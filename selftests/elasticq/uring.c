@@ -11,8 +11,7 @@
  * parked commands end with -ECANCELED when the submitter closes the file,
  * exits or tears the ring down, and consume nothing.  A push wakes one
  * parked pop per message; how many may park is bounded per queue and per
- * user; a parked push counts as rejected once; a pop stalled on the
- * consumer's lock does not stall the ring; cancellations racing with
+ * user; a parked push counts as rejected once; cancellations racing with
  * commands issued from io-wq leave every completion valid.
  * Raw system calls: what is tested is the kernel, not a library.
  */
@@ -20,7 +19,6 @@
 #include <pthread.h>
 #include <sys/syscall.h>
 #include <linux/io_uring.h>
-#include <linux/userfaultfd.h>
 
 #define EQ_CUSTOM_FIXTURE
 #include "eq_test.h"
@@ -396,16 +394,6 @@ static int ring_cmd(struct ring *r, int fd, uint32_t op, void *arg,
 		    uint64_t reserved, uint64_t data)
 {
 	return ring_cmd_flags(r, fd, op, arg, reserved, data, 0);
-}
-
-/* Submit a NOP; 0 or -errno. */
-static int ring_nop(struct ring *r, uint64_t data)
-{
-	struct io_uring_sqe *sqe = ring_sqe(r);
-
-	sqe->opcode = IORING_OP_NOP;
-	sqe->user_data = data;
-	return ring_submit(r);
 }
 
 /* Set a module parameter for this test; the teardown restores it. */
@@ -1323,152 +1311,6 @@ TEST_F(ur, cmd_parked_push_rejected_once)
 	ASSERT_EQ(0, eq_get_stats(self->fd, &st));
 	EXPECT_EQ(st0.rejected + 1, st.rejected);
 	EXPECT_EQ(2, st.len);
-}
-
-#define PG 4096
-
-struct stall {
-	int uffd;
-	uint8_t *addr;		/* two pages, the second missing */
-	struct eq_child_report *rep;
-};
-
-/*
- * Report the fault (handled 1, or -1 if none came), wait for the parent's
- * word (aux 1), then end the stall by mapping the missing page.
- */
-static void *stall_watch(void *arg)
-{
-	struct stall *s = arg;
-	struct pollfd pfd = { .fd = s->uffd, .events = POLLIN };
-	struct uffdio_zeropage zp;
-	struct uffd_msg msg;
-
-	if (poll(&pfd, 1, EQ_WAIT_MS) != 1 ||
-	    read(s->uffd, &msg, sizeof(msg)) != sizeof(msg) ||
-	    msg.event != UFFD_EVENT_PAGEFAULT) {
-		s->rep->handled = -1;
-		return NULL;
-	}
-	s->rep->handled = 1;
-	while (!s->rep->aux)
-		usleep(1000);
-	memset(&zp, 0, sizeof(zp));
-	zp.range.start = (uintptr_t)s->addr + PG;
-	zp.range.len = PG;
-	if (ioctl(s->uffd, UFFDIO_ZEROPAGE, &zp))
-		s->rep->handled = -2;
-	return NULL;
-}
-
-/*
- * Child: POP_BATCH of 5 through @fd (shared with the parent: the same
- * consumer) into two pages, the second registered with userfaultfd, so
- * the fifth frame's copy stalls until the parent says so.  Report the
- * result (ret) and whether the frames are messages 8/0..4 of 1000 bytes
- * (ret2 1).
- */
-static void stalled_pop_child(struct eq_child_report *rep, int fd)
-{
-	struct uffdio_api api = { .api = UFFD_API };
-	struct uffdio_register reg;
-	struct stall s = { .rep = rep };
-	uint64_t bytes = 0, pos = 0;
-	const void *p;
-	pthread_t th;
-	uint32_t len;
-	int i;
-
-	s.addr = mmap(NULL, 2 * PG, PROT_READ | PROT_WRITE,
-		      MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	s.uffd = syscall(SYS_userfaultfd, O_CLOEXEC);
-	if (s.addr == MAP_FAILED || s.uffd < 0 ||
-	    ioctl(s.uffd, UFFDIO_API, &api))
-		_exit(2);
-	memset(s.addr, 0, PG);		/* the first page is there */
-	memset(&reg, 0, sizeof(reg));
-	reg.range.start = (uintptr_t)s.addr + PG;
-	reg.range.len = PG;
-	reg.mode = UFFDIO_REGISTER_MODE_MISSING;
-	if (ioctl(s.uffd, UFFDIO_REGISTER, &reg) ||
-	    pthread_create(&th, NULL, stall_watch, &s))
-		_exit(3);
-	rep->ret = eq_pop_batch(fd, s.addr, 2 * PG, 5, 0, 0, &bytes);
-	rep->ret2 = 1;
-	for (i = 0; i < 5; i++) {
-		p = eq_next_frame(s.addr, bytes, &pos, &len);
-		if (!p || len != 1000 || !eq_check_fill(p, 1000, 8, i))
-			rep->ret2 = 0;
-	}
-	rep->done = 1;
-	pthread_join(th, NULL);
-	_exit(0);
-}
-
-/*
- * The consumer's copy stalls in a userfaultfd fault (a lock-free queue's
- * consumer lock held) while a pop command is submitted on the same file:
- * the ring goes on (a NOP after the pop completes), and once the stall
- * ends the pop completes with the message the stalled batch left.
- */
-TEST_F_TIMEOUT(ur, cmd_pop_not_stalled_by_consumer_fault, 120)
-{
-	struct eq_child_report *rep = &self->rep[0];
-	struct elasticq_pop_batch b;
-	struct io_uring_cqe cqe;
-	bool nop = false, popped = false;
-	uint64_t end;
-	int i;
-
-	NEED_RING();
-	ASSERT_EQ(0, eq_push_n(self->fd, 8, 0, 6, 1000));
-	self->child[0] = fork();
-	ASSERT_LE(0, self->child[0]);
-	if (self->child[0] == 0)
-		stalled_pop_child(rep, self->fd);
-	end = eq_now_ns() + (EQ_WAIT_MS + 5000) * EQ_MS;
-	while (!rep->handled && !rep->done && eq_now_ns() < end)
-		usleep(1000);
-	ASSERT_EQ(1, rep->handled);
-	ASSERT_EQ(0, rep->done);
-
-	/* While stalled: the NOP completes (the pop may, lock-based). */
-	pop_args(&b, buf, 4096, 8);
-	ASSERT_EQ(0, ring_cmd(&self->ring, self->fd, ELASTICQ_IOC_POP_BATCH,
-			      &b, 0, 1));
-	ASSERT_EQ(0, ring_nop(&self->ring, 2));
-	for (i = 0; i < 2 && !nop; i++) {
-		if (ring_wait(&self->ring, &cqe, 5000) != 1)
-			break;
-		if (cqe.user_data == 2) {
-			nop = true;
-		} else {
-			EXPECT_EQ(1, cqe.user_data);
-			EXPECT_EQ(1, cqe.res);
-			popped = true;
-		}
-	}
-	EXPECT_TRUE(nop);
-	EXPECT_EQ(0, rep->done);
-
-	/* End the stall: both pops complete, with all six messages. */
-	rep->aux = 1;
-	EXPECT_EQ(0, eq_wait_exit(self->child[0]));
-	self->child[0] = 0;
-	EXPECT_EQ(1, rep->handled);
-	EXPECT_EQ(5, rep->ret);
-	EXPECT_EQ(1, rep->ret2);
-	while (!popped || !nop) {
-		ASSERT_EQ(1, ring_wait(&self->ring, &cqe, EQ_WAIT_MS));
-		if (cqe.user_data == 2) {
-			nop = true;
-			continue;
-		}
-		EXPECT_EQ(1, cqe.user_data);
-		EXPECT_EQ(1, cqe.res);
-		popped = true;
-	}
-	check_frames(_metadata, buf, b.bytes, 1, 8, 5, 1000);
 }
 
 /* What a child of the cancel stress does after submitting its commands. */
