@@ -22,7 +22,7 @@
 #define EQ_BATCH_STACK	16
 
 static int eq_push_one(struct eq_queue *q, const struct elasticq_msg_vec *v,
-		       bool nonblock, bool nowait, long *left)
+		       bool nonblock, long *left)
 {
 	struct eq_msg *msg;
 	int ret;
@@ -36,7 +36,7 @@ static int eq_push_one(struct eq_queue *q, const struct elasticq_msg_vec *v,
 		eq_msg_free(msg);
 		return -EFAULT;
 	}
-	ret = eq_queue_enqueue(q, msg, nonblock, nowait, left);
+	ret = eq_queue_enqueue(q, msg, nonblock, false, left);
 	if (ret)
 		eq_msg_free(msg);
 	return ret;
@@ -62,7 +62,6 @@ static void eq_batch_array_free(void *array, void *stack)
  * @q:        the queue
  * @b:        the checked batch, @b->count >= 1; @b->error is set
  * @nonblock: never sleep (O_NONBLOCK or ELASTICQ_BATCH_NONBLOCK)
- * @nowait:   do not sleep on the lock either (-EBUSY if it is taken)
  * @park:     the caller waits for room itself: stop with -EAGAIN where
  *            this would sleep, not counted as rejected
  *
@@ -70,7 +69,7 @@ static void eq_batch_array_free(void *array, void *stack)
  * none was (-EFAULT if the vector cannot be read).
  */
 long eq_batch_push(struct eq_queue *q, struct elasticq_push_batch *b,
-		   bool nonblock, bool nowait, bool park)
+		   bool nonblock, bool park)
 {
 	struct elasticq_msg_vec stack[EQ_BATCH_STACK], *vec;
 	u32 done = 0;
@@ -91,8 +90,7 @@ long eq_batch_push(struct eq_queue *q, struct elasticq_push_batch *b,
 				  b->timeout_ns :
 				  READ_ONCE(eq_queue_cfg(q)->push_timeout_ns));
 	for (; done < b->count; done++) {
-		ret = eq_push_one(q, &vec[done], nonblock, nowait,
-				  park ? NULL : &left);
+		ret = eq_push_one(q, &vec[done], nonblock, park ? NULL : &left);
 		if (ret)
 			break;
 	}

@@ -8,7 +8,7 @@
 #include "eq_queue.h"
 
 long eq_batch_push(struct eq_queue *q, struct elasticq_push_batch *b,
-		   bool nonblock, bool nowait, bool park);
+		   bool nonblock, bool park);
 long eq_batch_pop(struct eq_queue *q, struct elasticq_pop_batch *b,
 		  bool nonblock, bool nowait);
 

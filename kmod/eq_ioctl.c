@@ -327,8 +327,7 @@ static long eq_ioctl_push_batch(struct file *file, unsigned int cmd,
 	q = eq_file_claim(file->private_data, EQ_ROLE_PRODUCER);
 	if (IS_ERR(q))
 		return PTR_ERR(q);
-	ret = eq_batch_push(q, &b, eq_batch_nonblock(file, b.flags), false,
-			    false);
+	ret = eq_batch_push(q, &b, eq_batch_nonblock(file, b.flags), false);
 	if (put_user(b.error, &ub->error) && ret < 0)
 		return -EFAULT;
 	return ret;

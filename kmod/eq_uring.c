@@ -295,7 +295,7 @@ static long eq_uring_run(struct eq_uring_wait *w, bool last, bool *wait)
 	}
 	if (w->pb.count) {
 		/* Not parking (or last): a refusal for room counts. */
-		ret = eq_batch_push(w->q, &w->pb, w->nonblock || last, false,
+		ret = eq_batch_push(w->q, &w->pb, w->nonblock || last,
 				    !w->nonblock && !last);
 		if (ret > 0) {
 			w->pushed += ret;
