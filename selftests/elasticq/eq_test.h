@@ -215,6 +215,35 @@ static inline long eq_read_text(const char *path, char *buf, size_t size)
 	return len;
 }
 
+/* Write @text to the file @path (sysfs, procfs, cgroupfs); 0 or -errno. */
+static inline int eq_write_text(const char *path, const char *text)
+{
+	int fd = open(path, O_WRONLY | O_CLOEXEC), ret = 0;
+
+	if (fd < 0)
+		return -errno;
+	if (write(fd, text, strlen(text)) != (ssize_t)strlen(text))
+		ret = -errno;
+	close(fd);
+	return ret;
+}
+
+/* The value of "@key N" in a flat-keyed file (memory.stat ...), or -1. */
+static inline long long eq_read_key(const char *path, const char *key)
+{
+	static char buf[64 << 10];
+	size_t klen = strlen(key);
+	long n = eq_read_text(path, buf, sizeof(buf));
+	char *p;
+
+	if (n <= 0)
+		return -1;
+	for (p = buf; p && *p; p = strchr(p, '\n'), p = p ? p + 1 : NULL)
+		if (!strncmp(p, key, klen) && p[klen] == ' ')
+			return strtoll(p + klen + 1, NULL, 10);
+	return -1;
+}
+
 static inline bool eq_module_loaded(void)
 {
 	return access(EQ_SYSFS_MODULE, F_OK) == 0;

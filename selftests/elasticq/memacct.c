@@ -112,41 +112,13 @@ static size_t kmalloc_real(const size_t *cls, int n, size_t size)
 	return pages;
 }
 
-static int write_file(const char *path, const char *s)
-{
-	int fd = open(path, O_WRONLY | O_CLOEXEC), ret = 0;
-
-	if (fd < 0)
-		return -errno;
-	if (write(fd, s, strlen(s)) != (ssize_t)strlen(s))
-		ret = -errno;
-	close(fd);
-	return ret;
-}
-
-/* The value of "@key N" in a flat-keyed cgroup file, or -1. */
-static long long read_key(const char *path, const char *key)
-{
-	static char buf[64 << 10];
-	size_t klen = strlen(key);
-	long n = eq_read_text(path, buf, sizeof(buf));
-	char *p;
-
-	if (n <= 0)
-		return -1;
-	for (p = buf; p && *p; p = strchr(p, '\n'), p = p ? p + 1 : NULL)
-		if (!strncmp(p, key, klen) && p[klen] == ' ')
-			return strtoll(p + klen + 1, NULL, 10);
-	return -1;
-}
-
 static int move_self(const char *cgroup)
 {
 	char path[128], pid[32];
 
 	snprintf(path, sizeof(path), "%s/cgroup.procs", cgroup);
 	snprintf(pid, sizeof(pid), "%d", getpid());
-	return write_file(path, pid);
+	return eq_write_text(path, pid);
 }
 
 /* Mount cgroup2 if needed and make CG_DIR with the memory controller. */
@@ -158,12 +130,12 @@ static const char *cgroup_setup(void)
 		if (mount("cgroup2", CG_ROOT, "cgroup2", 0, NULL))
 			return "cannot mount cgroup2 on " CG_ROOT;
 	}
-	if (write_file(CG_ROOT "/cgroup.subtree_control", "+memory"))
+	if (eq_write_text(CG_ROOT "/cgroup.subtree_control", "+memory"))
 		return "no memory controller";
 	rmdir(CG_DIR);
 	if (mkdir(CG_DIR, 0755))
 		return "cannot create a cgroup";
-	if (read_key(CG_DIR "/memory.stat", "slab") < 0)
+	if (eq_read_key(CG_DIR "/memory.stat", "slab") < 0)
 		return "no slab line in memory.stat";
 	return NULL;
 }
@@ -289,7 +261,7 @@ static long long slab_delta(long long base, long long mem, int sign)
 	long long d;
 
 	for (;;) {
-		d = sign * (read_key(CG_DIR "/memory.stat", "slab") - base);
+		d = sign * (eq_read_key(CG_DIR "/memory.stat", "slab") - base);
 		if (close_to(d, mem) || eq_now_ns() > end)
 			return d;
 		eq_sleep_ms(100);
@@ -322,7 +294,7 @@ TEST_F_TIMEOUT(memacct, mem_bytes_matches_memcg_slab, 120)
 	ASSERT_LE(0, fd);
 	m0 = mem_bytes(fd);
 	ASSERT_EQ(0, move_self(CG_DIR));
-	s0 = read_key(CG_DIR "/memory.stat", "slab");
+	s0 = eq_read_key(CG_DIR "/memory.stat", "slab");
 	ASSERT_LE(0, s0);
 	for (i = 0; i < n; i++) {
 		eq_fill(buf, len, 5, i);

@@ -24,40 +24,6 @@
 #define CGROUP2_SUPER_MAGIC	0x63677270
 #endif
 
-static int write_file(const char *path, const char *s)
-{
-	int fd = open(path, O_WRONLY | O_CLOEXEC), ret = 0;
-
-	if (fd < 0)
-		return -errno;
-	if (write(fd, s, strlen(s)) != (ssize_t)strlen(s))
-		ret = -errno;
-	close(fd);
-	return ret;
-}
-
-/* The value of "@key N" in a flat-keyed cgroup file, or -1. */
-static long long read_key(const char *path, const char *key)
-{
-	char buf[4096], *p;
-	size_t klen = strlen(key);
-	ssize_t n;
-	int fd;
-
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -1;
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0)
-		return -1;
-	buf[n] = '\0';
-	for (p = buf; p && *p; p = strchr(p, '\n'), p = p ? p + 1 : NULL)
-		if (!strncmp(p, key, klen) && p[klen] == ' ')
-			return strtoll(p + klen + 1, NULL, 10);
-	return -1;
-}
-
 static long long read_num(const char *path)
 {
 	char buf[64];
@@ -88,13 +54,13 @@ static const char *cgroup_setup(void)
 		if (mount("cgroup2", CG_ROOT, "cgroup2", 0, NULL))
 			return "cannot mount cgroup2 on " CG_ROOT;
 	}
-	if (write_file(CG_ROOT "/cgroup.subtree_control", "+memory"))
+	if (eq_write_text(CG_ROOT "/cgroup.subtree_control", "+memory"))
 		return "no memory controller";
 	rmdir(CG_DIR);
 	if (mkdir(CG_DIR, 0755))
 		return "cannot create a cgroup";
 	snprintf(limit, sizeof(limit), "%lu", CG_LIMIT);
-	if (write_file(CG_DIR "/memory.max", limit))
+	if (eq_write_text(CG_DIR "/memory.max", limit))
 		return "cannot set memory.max";
 	return NULL;
 }
@@ -132,7 +98,7 @@ static void producer_in_cgroup(struct eq_child_report *rep)
 	int fd;
 
 	snprintf(pid, sizeof(pid), "%d", getpid());
-	if (write_file(CG_DIR "/cgroup.procs", pid)) {
+	if (eq_write_text(CG_DIR "/cgroup.procs", pid)) {
 		rep->ret = -1000;
 		_exit(1);
 	}
@@ -196,7 +162,7 @@ TEST_F_TIMEOUT(memcg, producer_over_memory_max_gets_enomem, 300)
 	EXPECT_TRUE(state && state != 'Z') {
 		TH_LOG("producer state %c", state ? state : '-');
 	}
-	ooms = read_key(CG_DIR "/memory.events", "oom_kill");
+	ooms = eq_read_key(CG_DIR "/memory.events", "oom_kill");
 	EXPECT_EQ(0, ooms);
 	charged = read_num(CG_DIR "/memory.current");
 	EXPECT_LE((long long)n * MSG_LEN, charged);

@@ -723,18 +723,6 @@ TEST_F(users, proc_lists_what_the_reader_may_use)
 
 /* ---- user namespaces ---- */
 
-static int write_file(const char *path, const char *text)
-{
-	int fd = open(path, O_WRONLY | O_CLOEXEC), ret = 0;
-
-	if (fd < 0)
-		return -errno;
-	if (write(fd, text, strlen(text)) != (ssize_t)strlen(text))
-		ret = -errno;
-	close(fd);
-	return ret;
-}
-
 /*
  * The test VM runs the tests chrooted into the host's root, and a chrooted
  * process may not create a user namespace.  As root, in a mount namespace
@@ -796,9 +784,9 @@ static int userns_child(fixture_t *self, struct eq_child_report *rep,
 	res[U_UNSHARE] = unshare(CLONE_NEWUSER) ? -errno : 0;
 	if (res[U_UNSHARE])
 		return 0;
-	if (write_file("/proc/self/uid_map", "0 65534 1") ||
-	    write_file("/proc/self/setgroups", "deny") ||
-	    write_file("/proc/self/gid_map", "0 65534 1"))
+	if (eq_write_text("/proc/self/uid_map", "0 65534 1") ||
+	    eq_write_text("/proc/self/setgroups", "deny") ||
+	    eq_write_text("/proc/self/gid_map", "0 65534 1"))
 		return 2;
 	fd = eq_open(O_NONBLOCK);
 	if (fd < 0)
